@@ -1,0 +1,8 @@
+"""Siamese networks for one-shot and few-shot learning, as scikit-learn estimators."""
+
+from ._classifier import OneShotClassifier
+from ._embedder import SiameseEmbedder
+
+__version__ = "0.1.0"
+
+__all__ = ["OneShotClassifier", "SiameseEmbedder", "__version__"]

@@ -1,0 +1,209 @@
+"""Parameters and training shared by the estimators.
+
+:class:`SiameseEmbedder` owns the training; :class:`OneShotClassifier` exposes
+the same flat parameters (so ``GridSearchCV`` reaches ``loss`` and ``margin``
+directly) and hands them to the embedder it trains.
+"""
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+# skorch-style routed parameters (``module__hidden_sizes=(256,)``) that
+# ``**kwargs`` accepts; everything else must be a named parameter.
+ROUTED_PREFIXES = ("module__", "optimizer__", "callbacks__")
+
+SHARED_PARAMETERS_DOC = """\
+    loss : {{'contrastive', 'triplet', 'bce'}}, default='triplet'
+        Training objective, computed on the pairs and triplets inside each
+        batch. ``'contrastive'``: Hadsell et al. (2006). ``'triplet'``: triplet
+        margin loss with online mining (see ``mining``). ``'bce'``: Koch et
+        al. (2015), a learned weighted-L1 head and a sigmoid, cross-entropy on
+        balanced positive and negative pairs.
+    margin : float, default=0.5
+        Margin of the contrastive and triplet losses, in units of distance
+        between L2-normalised embeddings (which lie in ``[0, 2]``). Ignored by
+        ``loss='bce'``, which has no margin.
+    mining : {{'batch_hard', 'semi_hard', 'all'}}, default='batch_hard'
+        Triplet selection inside each batch for ``loss='triplet'``; ignored by
+        the other losses.
+    module : torch.nn.Module class or instance, default=None
+        The twin branch, mapping a batch of samples to a batch of embeddings.
+        ``None`` picks :class:`~sksiamese.modules.MLPBranch` for ``(n, d)``
+        input and :class:`~sksiamese.modules.ConvBranch` for images
+        ``(n, H, W)`` or ``(n, C, H, W)``. ``module__<name>`` keyword arguments
+        are passed to it, as in skorch. An instance is copied, never trained in
+        place.
+    embedding_dim : int, default=64
+        Size of the embeddings of the default modules; a custom ``module``
+        sets its own.
+    max_epochs : int, default=10
+        Number of epochs. An epoch draws as many class-balanced batches as it
+        takes to show about as many samples as the training set holds.
+    lr : float, default=1e-3
+        Learning rate.
+    classes_per_batch : int, default=32
+        Classes in each training batch (P); at most the number of classes with
+        two or more samples.
+    samples_per_class : int, default=4
+        Samples of each class in a training batch (K).
+    batch_size : int, default=256
+        Batch size of inference (``transform``, ``predict``).
+    optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
+        ``optimizer__<name>`` keyword arguments are passed to it.
+    device : str or torch.device, default='auto'
+        Where the network runs; ``'auto'`` takes CUDA when available.
+    callbacks : list of skorch callbacks, default=None
+        Extra skorch callbacks (instances or ``(name, callback)`` pairs), run
+        after the library's own.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the *classes* (never of the samples
+        of a class: one-shot learning generalises to unseen classes), stop
+        when their loss has not improved for ``n_iter_no_change`` epochs and
+        restore the best weights.
+    validation_fraction : float, default=0.1
+        Fraction of the classes held out when ``early_stopping=True``.
+    n_iter_no_change : int, default=5
+        Patience of early stopping, in epochs.
+    augment : bool, default=False
+        Distort every training image by a random affine map (rotation, shear,
+        scale, translation; :class:`~sksiamese.augmentation.RandomAffine`, as
+        in Koch et al.), drawn anew at each batch. Images only.
+    verbose : int, default=0
+        ``0`` prints nothing; ``1`` prints skorch's table of epochs.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, batch sampling and the validation split.
+        The same integer and data give identical embeddings on the CPU.
+        Torch's global random state is left as it was found.
+    **kwargs
+        ``module__*``, ``optimizer__*`` and ``callbacks__*`` parameters routed
+        as in skorch."""
+
+SHARED_CONSTRAINTS = {
+    "loss": [StrOptions({"contrastive", "triplet", "bce"})],
+    "margin": [Interval(Real, 0, None, closed="neither")],
+    "mining": [StrOptions({"batch_hard", "semi_hard", "all"})],
+    "module": [None, torch.nn.Module, callable],
+    "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+    "max_epochs": [Interval(Integral, 1, None, closed="left")],
+    "lr": [Interval(Real, 0, None, closed="neither")],
+    "classes_per_batch": [Interval(Integral, 2, None, closed="left")],
+    "samples_per_class": [Interval(Integral, 2, None, closed="left")],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "optimizer": [callable],
+    "device": [str, torch.device],
+    "callbacks": [list, None],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+    "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+    "augment": ["boolean"],
+    "verbose": ["verbose"],
+    "random_state": ["random_state"],
+}
+
+EMBEDDER_CONSTRAINT = [None, HasMethods(["fit", "transform"])]
+
+
+class RoutedParamsMixin:
+    """``get_params`` / ``set_params`` that also carry skorch-style ``**kwargs``.
+
+    scikit-learn reads parameters from the ``__init__`` signature and ignores
+    ``**kwargs``; this keeps ``module__*`` and the like through ``clone``,
+    ``GridSearchCV`` and ``set_params``.
+    """
+
+    def _store_routed(self, kwargs):
+        # Stored untouched, like every parameter; `_check_routed` validates in fit.
+        for key, value in kwargs.items():
+            setattr(self, key, value)
+
+    def _check_routed(self):
+        named = self.get_params(deep=False)
+        unknown = [
+            key
+            for key in vars(self)
+            if key not in named and not key.startswith("_") and not key.endswith("_")
+        ]
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} got unexpected keyword arguments {unknown}; "
+                f"routed arguments start with one of {ROUTED_PREFIXES}."
+            )
+
+    def _routed_params(self, prefix=""):
+        return {k: v for k, v in vars(self).items() if k.startswith(prefix or ROUTED_PREFIXES)}
+
+    def get_params(self, deep=True):
+        return {**super().get_params(deep=deep), **self._routed_params()}
+
+    def set_params(self, **params):
+        # Unknown names are stored, not refused, like keyword arguments of
+        # __init__; `_check_routed` validates them in fit.
+        named = self.get_params(deep=False)
+        extra = {
+            k: params.pop(k)
+            for k in list(params)
+            if k.startswith(ROUTED_PREFIXES) or k.split("__")[0] not in named
+        }
+        self._store_routed(extra)
+        return super().set_params(**params)
+
+
+def validate_samples(estimator, X, y="no_validation", *, reset):
+    """Validate 2-D features or image arrays; sparse stays sparse (CSR).
+
+    On ``reset`` the sample shape is recorded in ``sample_shape_``; otherwise
+    ``X`` must match it. ``y`` is validated with ``X`` unless left out.
+    """
+    if not reset:
+        check_is_fitted(estimator)
+    options = dict(accept_sparse="csr", allow_nd=True, dtype=np.float32, reset=reset)
+    if isinstance(y, str) and y == "no_validation":
+        X = validate_data(estimator, X, **options)
+    else:
+        X, y = validate_data(estimator, X, y, **options)
+    if X.ndim > 4:
+        raise ValueError(
+            f"X must be (n_samples, n_features), (n_samples, H, W) or "
+            f"(n_samples, C, H, W); got {X.ndim} dimensions."
+        )
+    if reset:
+        estimator.sample_shape_ = tuple(X.shape[1:])
+    elif tuple(X.shape[1:]) != estimator.sample_shape_:
+        raise ValueError(
+            f"X has samples of shape {tuple(X.shape[1:])}, but "
+            f"{type(estimator).__name__} was fitted on samples of shape "
+            f"{estimator.sample_shape_}."
+        )
+    return X if isinstance(y, str) and y == "no_validation" else (X, y)
+
+
+def resolve_device(device):
+    """``'auto'`` becomes CUDA when available, else the CPU."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(device)
+
+
+class SiameseBase(RoutedParamsMixin, BaseEstimator):
+    """Stores the shared parameters; subclasses add theirs."""
+
+    _parameter_constraints = SHARED_CONSTRAINTS
+
+    def _shared_params(self):
+        self._check_routed()
+        names = [*SHARED_CONSTRAINTS]
+        return {
+            **{name: getattr(self, name) for name in names},
+            **self._routed_params(),
+        }
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.target_tags.required = True
+        return tags

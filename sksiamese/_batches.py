@@ -1,0 +1,168 @@
+"""Batch iterators and the validation split used by :class:`SiameseNet`.
+
+skorch builds its iterators as ``iterator(dataset, batch_size=..., **params)``;
+these classes follow that signature so skorch's own ``get_iterator`` drives
+them. They index whole batches at once instead of collating one sample at a
+time, which is what a ``DataLoader`` over a skorch ``Dataset`` would do.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.model_selection import GroupShuffleSplit
+from skorch.dataset import Dataset
+
+
+def _as_tensor_source(X):
+    """Dense arrays become a tensor sharing their memory; sparse stays sparse."""
+    return X if sp.issparse(X) else torch.as_tensor(X)
+
+
+def _take(X, index):
+    """Rows ``index`` of ``X`` as a dense tensor; sparse rows densified here."""
+    if sp.issparse(X):
+        return torch.from_numpy(X[index.numpy()].toarray())
+    return X[index]
+
+
+class SequentialBatches:
+    """Consecutive batches of ``(X, y)`` in their original order, for inference.
+
+    Parameters
+    ----------
+    dataset : skorch.dataset.Dataset
+    batch_size : int
+    """
+
+    def __init__(self, dataset, batch_size):
+        self.X = _as_tensor_source(dataset.X)
+        self.y = None if dataset.y is None else torch.as_tensor(dataset.y)
+        self.batch_size = batch_size
+
+    def __len__(self):
+        return -(-self.X.shape[0] // self.batch_size)
+
+    def __iter__(self):
+        for start in range(0, self.X.shape[0], self.batch_size):
+            index = torch.arange(start, min(start + self.batch_size, self.X.shape[0]))
+            yield _take(self.X, index), None if self.y is None else self.y[index]
+
+
+class ClassBalancedBatches:
+    """Batches of ``classes_per_batch`` classes times ``samples_per_class`` samples.
+
+    Every batch holds positive pairs, which in-batch losses need; plain shuffled
+    batches over many classes hold almost none. Only classes with at least two
+    samples are drawn; a class with fewer than ``samples_per_class`` samples
+    contributes all of them. An epoch has as many batches as it takes to show
+    about ``len(dataset)`` samples.
+
+    Parameters
+    ----------
+    dataset : skorch.dataset.Dataset
+        ``dataset.y`` holds integer class codes.
+    batch_size : int
+        Unused; present because skorch passes it to every iterator.
+    classes_per_batch : int
+        Classes per batch (P); capped by the number of eligible classes.
+    samples_per_class : int
+        Samples per class (K).
+    seed : int
+        Seed of the batch sampler.
+    same_every_epoch : bool, default=False
+        Re-seed at every pass, so each epoch sees the same batches (used for the
+        validation loss, which must be comparable across epochs).
+    """
+
+    def __init__(
+        self,
+        dataset,
+        batch_size,
+        *,
+        classes_per_batch,
+        samples_per_class,
+        seed,
+        same_every_epoch=False,
+    ):
+        self.X = _as_tensor_source(dataset.X)
+        self.y = torch.as_tensor(dataset.y)
+        self.samples_per_class = samples_per_class
+        self.seed = seed
+        self.same_every_epoch = same_every_epoch
+        self.generator = torch.Generator().manual_seed(seed)
+        self._members = self._class_members(self.y)
+        self.classes_per_batch = min(classes_per_batch, len(self._members))
+        per_batch = self.classes_per_batch * samples_per_class
+        self.n_batches = max(1, round(len(self.y) / per_batch))
+
+    @staticmethod
+    def _class_members(y):
+        """Padded ``(n_classes, max_count)`` index table of the eligible classes."""
+        classes, counts = torch.unique(y, return_counts=True)
+        eligible = classes[counts >= 2]
+        members = [torch.nonzero(y == c).flatten() for c in eligible]
+        return torch.nn.utils.rnn.pad_sequence(members, batch_first=True, padding_value=-1)
+
+    def __len__(self):
+        return self.n_batches
+
+    def _draw(self):
+        n_classes, width = self._members.shape
+        g = self.generator
+        chosen = self._members[torch.randperm(n_classes, generator=g)[: self.classes_per_batch]]
+        # Random keys, padding last: the K smallest keys of each row are a
+        # uniform sample without replacement of that class's members.
+        keys = torch.rand(chosen.shape, generator=g).masked_fill(chosen < 0, 2.0)
+        k = min(self.samples_per_class, width)
+        picked = chosen.gather(1, keys.topk(k, dim=1, largest=False).indices)
+        return picked[picked >= 0]
+
+    def __iter__(self):
+        if self.same_every_epoch:
+            self.generator.manual_seed(self.seed)
+        for _ in range(self.n_batches):
+            index = self._draw()
+            yield _take(self.X, index), self.y[index]
+
+
+class ClassHoldoutSplit:
+    """skorch ``train_split`` that holds out whole classes for validation.
+
+    One-shot learning generalises to classes never seen in training, so the
+    validation loss must be measured on such classes, not on new samples of the
+    training classes.
+
+    Parameters
+    ----------
+    validation_fraction : float
+        Fraction of the classes held out.
+    seed : int
+        Seed of the split.
+    """
+
+    def __init__(self, validation_fraction, seed):
+        self.validation_fraction = validation_fraction
+        self.seed = seed
+
+    def __call__(self, dataset, y=None, **fit_params):
+        splitter = GroupShuffleSplit(
+            n_splits=1, test_size=self.validation_fraction, random_state=self.seed
+        )
+        train, valid = next(splitter.split(dataset.X, groups=dataset.y))
+        for name, part in (("training", train), ("validation", valid)):
+            if not can_form_positive_pair(dataset.y[part], n_classes=1 + (name == "validation")):
+                raise ValueError(
+                    f"The {name} part of the class-disjoint split (validation_fraction="
+                    f"{self.validation_fraction}) has too few classes with two or more "
+                    "samples to form positive pairs; use more classes or change "
+                    "validation_fraction."
+                )
+        return (
+            Dataset(dataset.X[train], dataset.y[train]),
+            Dataset(dataset.X[valid], dataset.y[valid]),
+        )
+
+
+def can_form_positive_pair(y_codes, n_classes=2):
+    """Whether ``n_classes`` classes of ``y_codes`` have at least two samples each."""
+    return int((np.bincount(y_codes) >= 2).sum()) >= n_classes

@@ -1,0 +1,279 @@
+"""OneShotClassifier: recognise classes from one or a few examples each."""
+
+import numpy as np
+import torch
+from scipy.special import softmax
+from sklearn.base import ClassifierMixin, _fit_context, clone
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+
+from ._base import (
+    EMBEDDER_CONSTRAINT,
+    SHARED_CONSTRAINTS,
+    SHARED_PARAMETERS_DOC,
+    SiameseBase,
+    validate_samples,
+)
+from ._embedder import SiameseEmbedder, negative_euclidean
+from ._scoring import class_prototypes, class_scores, fit_temperature, leave_one_out_scores
+
+_CALIBRATION_ROWS = 2048
+
+
+class OneShotClassifier(ClassifierMixin, SiameseBase):
+    """Classify queries by their similarity to an enrolled support set.
+
+        ``fit(X, y)`` trains a twin network on ``(X, y)`` (unless ``embedder`` is
+        already trained) and enrols ``(X, y)`` as the support set; ``predict``
+        returns the class whose support examples are most similar to each query.
+        To add classes without retraining, train a :class:`SiameseEmbedder` once
+        on background classes and pass it wrapped in
+        :class:`sklearn.frozen.FrozenEstimator`: ``fit`` then only enrols, in the
+        time it takes to embed the support set.
+
+        Parameters
+        ----------
+        embedder : estimator with ``fit`` and ``transform``, default=None
+            The embedding to compare samples in. ``None`` trains a
+            :class:`SiameseEmbedder` from this classifier's own parameters below.
+            An estimator is cloned and fitted on ``(X, y)``; a
+            ``FrozenEstimator`` is used as it is, and the training parameters
+            below are then ignored. A :class:`SiameseEmbedder` brings its own
+            similarity (the learned head for ``loss='bce'``); any other
+            transformer is compared by Euclidean distance.
+        aggregation : {{'prototype', 'nearest'}}, default='prototype'
+            How several support examples of a class are combined: ``'prototype'``
+            compares a query to the mean embedding of each class (Snell et al.
+            2017); ``'nearest'`` to the class's most similar example.
+    {shared}
+
+        Attributes
+        ----------
+        embedder_ : estimator
+            The fitted embedder; for a trained :class:`SiameseEmbedder`, its
+            ``net_.history``, ``n_iter_`` and ``loss_curve_`` describe training.
+        classes_ : ndarray of shape (n_classes,)
+            Class labels of the support set.
+        support_embeddings_ : ndarray of shape (n_support, n_dims)
+            Enrolled embeddings: one prototype per class, or every example.
+        support_classes_ : ndarray of shape (n_support,)
+            Index into ``classes_`` of each row of ``support_embeddings_``.
+        temperature_ : float
+            Divides the similarities before the softmax of ``predict_proba``.
+            Fitted on leave-one-out scores of the support set when a class has two
+            or more examples; otherwise the embedder's ``temperature_`` (fitted on
+            its training classes), or 1.0 for an embedder without one.
+        sample_shape_ : tuple of int
+            Shape of one sample seen in ``fit``.
+        n_features_in_ : int
+            ``X.shape[1]`` seen in ``fit``.
+
+        See Also
+        --------
+        SiameseEmbedder : The embedding this classifier trains or is given.
+        sklearn.neighbors.KNeighborsClassifier : Nearest neighbours in input space.
+
+        References
+        ----------
+        .. [1] G. Koch, R. Zemel and R. Salakhutdinov, "Siamese Neural Networks for
+           One-shot Image Recognition", ICML Deep Learning Workshop, 2015.
+        .. [2] J. Snell, K. Swersky and R. Zemel, "Prototypical Networks for
+           Few-shot Learning", NeurIPS, 2017.
+        .. [3] J. Platt, "Probabilistic Outputs for Support Vector Machines", 1999.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_digits
+        >>> from sklearn.frozen import FrozenEstimator
+        >>> from sksiamese import OneShotClassifier, SiameseEmbedder
+        >>> X, y = load_digits(return_X_y=True)
+        >>> embedder = SiameseEmbedder(max_epochs=2, random_state=0).fit(X[y < 5], y[y < 5])
+        >>> new = X[y >= 5]
+        >>> clf = OneShotClassifier(embedder=FrozenEstimator(embedder))
+        >>> clf.fit(new[:5], y[y >= 5][:5]).predict_proba(new[5:7]).shape
+        (2, 5)
+    """
+
+    _parameter_constraints = {
+        **SHARED_CONSTRAINTS,
+        "embedder": EMBEDDER_CONSTRAINT,
+        "aggregation": [StrOptions({"prototype", "nearest"})],
+    }
+
+    def __init__(
+        self,
+        *,
+        embedder=None,
+        aggregation="prototype",
+        loss="triplet",
+        margin=0.5,
+        mining="batch_hard",
+        module=None,
+        embedding_dim=64,
+        max_epochs=10,
+        lr=1e-3,
+        classes_per_batch=32,
+        samples_per_class=4,
+        batch_size=256,
+        optimizer=torch.optim.Adam,
+        device="auto",
+        callbacks=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        augment=False,
+        verbose=0,
+        random_state=None,
+        **kwargs,
+    ):
+        self.embedder = embedder
+        self.aggregation = aggregation
+        self.loss = loss
+        self.margin = margin
+        self.mining = mining
+        self.module = module
+        self.embedding_dim = embedding_dim
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.classes_per_batch = classes_per_batch
+        self.samples_per_class = samples_per_class
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.device = device
+        self.callbacks = callbacks
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.augment = augment
+        self.verbose = verbose
+        self.random_state = random_state
+        self._store_routed(kwargs)
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y):
+        """Train the embedder (unless given a trained one) and enrol ``(X, y)``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features), \
+                (n_samples, H, W) or (n_samples, C, H, W)
+            Support samples, also the training samples when ``embedder`` is
+            not already trained.
+        y : array-like of shape (n_samples,)
+            Class labels of the support samples.
+
+        Returns
+        -------
+        self : OneShotClassifier
+            The fitted classifier.
+        """
+        X, y = validate_samples(self, X, y, reset=True)
+        check_classification_targets(y)
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"The support set needs at least two classes; got 1 class ({self.classes_[0]!r})."
+            )
+        embedder = self.embedder
+        if embedder is None:
+            embedder = SiameseEmbedder(**self._shared_params())
+        self.embedder_ = clone(embedder).fit(X, y)
+        embeddings = self._embed(X)
+        self._enrol(embeddings, torch.as_tensor(codes))
+        self.temperature_ = self._calibrate(embeddings, codes)
+        return self
+
+    def _embed(self, X):
+        return torch.as_tensor(np.asarray(self.embedder_.transform(X)), dtype=torch.float32)
+
+    def _similarity(self, A, B):
+        return getattr(self.embedder_, "_similarity", negative_euclidean)(A, B)
+
+    def _enrol(self, embeddings, codes):
+        if self.aggregation == "prototype":
+            support = class_prototypes(embeddings, codes, len(self.classes_))
+            codes = torch.arange(len(self.classes_))
+        else:
+            support = embeddings
+        self.support_embeddings_ = support.numpy()
+        self.support_classes_ = codes.numpy()
+
+    def _calibrate(self, embeddings, codes):
+        eligible = np.flatnonzero(np.bincount(codes)[codes] >= 2)
+        if len(eligible) == 0:
+            return float(getattr(self.embedder_, "temperature_", 1.0))
+        rng = check_random_state(self.random_state)
+        rows = rng.choice(eligible, min(len(eligible), _CALIBRATION_ROWS), replace=False)
+        scores = leave_one_out_scores(
+            self._similarity,
+            embeddings,
+            torch.as_tensor(codes),
+            len(self.classes_),
+            self.aggregation,
+            torch.as_tensor(rows),
+        )
+        return fit_temperature(scores.numpy(), codes[rows])
+
+    def _class_scores(self, X):
+        X = validate_samples(self, X, reset=False)
+        scores = class_scores(
+            self._similarity,
+            self._embed(X),
+            torch.from_numpy(self.support_embeddings_),
+            torch.from_numpy(self.support_classes_),
+            len(self.classes_),
+        )
+        return scores.numpy().astype(np.float64)
+
+    def decision_function(self, X):
+        """Similarity of each query to each class.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of the shape seen in ``fit``
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples, n_classes), or (n_samples,) \
+                for two classes
+            Similarity to each class in ``classes_`` order (minus the
+            distance, or the Koch head's logit for ``loss='bce'``). With two
+            classes, the score of ``classes_[1]`` minus that of
+            ``classes_[0]``, as scikit-learn's binary classifiers return.
+        """
+        scores = self._class_scores(X)
+        return scores[:, 1] - scores[:, 0] if len(self.classes_) == 2 else scores
+
+    def predict_proba(self, X):
+        """Calibrated class probabilities.
+
+        The softmax of the similarities divided by ``temperature_``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of the shape seen in ``fit``
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Rows sum to one; columns follow ``classes_``.
+        """
+        return softmax(self._class_scores(X) / self.temperature_, axis=1)
+
+    def predict(self, X):
+        """The most similar class of each query.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of the shape seen in ``fit``
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        best = self._class_scores(X).argmax(1)
+        return self.classes_[best]
+
+
+OneShotClassifier.__doc__ = OneShotClassifier.__doc__.format(shared=SHARED_PARAMETERS_DOC)

@@ -1,0 +1,311 @@
+"""SiameseEmbedder: a transformer that learns a similarity from class labels."""
+
+import warnings
+
+import numpy as np
+import torch
+from sklearn.base import TransformerMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_consistent_length, check_is_fitted
+
+from ._base import SHARED_PARAMETERS_DOC, SiameseBase, resolve_device, validate_samples
+from ._batches import can_form_positive_pair
+from ._scoring import class_scores, fit_temperature, leave_one_out_scores
+from ._training import train_net
+
+# Rows used to calibrate the temperature and check for collapse after training.
+_CALIBRATION_ROWS = 2048
+
+
+def check_training_labels(y):
+    """Encode class labels and check that they can form positive pairs."""
+    check_classification_targets(y)
+    classes, codes = np.unique(y, return_inverse=True)
+    if len(classes) < 2:
+        raise ValueError(
+            f"Training needs at least two classes; got {len(classes)} class ({classes[0]!r})."
+        )
+    if not can_form_positive_pair(codes, n_classes=1):
+        raise ValueError(
+            "The class labels cannot form a single positive pair: every class "
+            "has one sample. Training needs at least one class with two or more "
+            "samples."
+        )
+    return classes, codes
+
+
+def negative_euclidean(A, B):
+    """Similarity as minus the Euclidean distance, ``(len(A), len(B))``."""
+    return -torch.cdist(A, B)
+
+
+class SiameseEmbedder(TransformerMixin, SiameseBase):
+    """Twin network that maps samples to embeddings where classes cluster.
+
+        Trained from class labels with in-batch pairs or triplets, it embeds
+        samples of classes it never saw so that a nearest-neighbour rule, or
+        :class:`OneShotClassifier`, recognises them from one example each.
+
+        Parameters
+        ----------
+    {shared}
+
+        Attributes
+        ----------
+        net_ : SiameseNet
+            The trained skorch net; ``net_.history`` holds the loss of every epoch
+            and batch, ``net_.module_`` the twin branch.
+        n_iter_ : int
+            Number of epochs run.
+        loss_curve_ : list of float
+            Mean training loss of each epoch.
+        temperature_ : float
+            Scale that turns similarities into calibrated probabilities, fitted on
+            leave-one-out nearest-example scores of the training data.
+        sample_shape_ : tuple of int
+            Shape of one sample seen in ``fit``.
+        n_features_in_ : int
+            ``X.shape[1]`` seen in ``fit``.
+
+        See Also
+        --------
+        OneShotClassifier : Classifies from a support set using these embeddings.
+        sklearn.neighbors.NeighborhoodComponentsAnalysis : A linear metric learner.
+
+        References
+        ----------
+        .. [1] G. Koch, R. Zemel and R. Salakhutdinov, "Siamese Neural Networks for
+           One-shot Image Recognition", ICML Deep Learning Workshop, 2015.
+        .. [2] R. Hadsell, S. Chopra and Y. LeCun, "Dimensionality Reduction by
+           Learning an Invariant Mapping", CVPR, 2006.
+        .. [3] A. Hermans, L. Beyer and B. Leibe, "In Defense of the Triplet Loss
+           for Person Re-Identification", arXiv:1703.07737, 2017.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_digits
+        >>> from sksiamese import SiameseEmbedder
+        >>> X, y = load_digits(return_X_y=True)
+        >>> embedder = SiameseEmbedder(max_epochs=2, random_state=0).fit(X[y < 5], y[y < 5])
+        >>> embedder.transform(X[y >= 5]).shape
+        (896, 64)
+    """
+
+    def __init__(
+        self,
+        *,
+        loss="triplet",
+        margin=0.5,
+        mining="batch_hard",
+        module=None,
+        embedding_dim=64,
+        max_epochs=10,
+        lr=1e-3,
+        classes_per_batch=32,
+        samples_per_class=4,
+        batch_size=256,
+        optimizer=torch.optim.Adam,
+        device="auto",
+        callbacks=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        augment=False,
+        verbose=0,
+        random_state=None,
+        **kwargs,
+    ):
+        self.loss = loss
+        self.margin = margin
+        self.mining = mining
+        self.module = module
+        self.embedding_dim = embedding_dim
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.classes_per_batch = classes_per_batch
+        self.samples_per_class = samples_per_class
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.device = device
+        self.callbacks = callbacks
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.augment = augment
+        self.verbose = verbose
+        self.random_state = random_state
+        self._store_routed(kwargs)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Train the twin network on labelled samples.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features), \
+                (n_samples, H, W) or (n_samples, C, H, W)
+            Training samples.
+        y : array-like of shape (n_samples,)
+            Class labels; at least two classes, one of them with two or more
+            samples.
+
+        Returns
+        -------
+        self : SiameseEmbedder
+            The fitted embedder.
+        """
+        X, y = validate_samples(self, X, y, reset=True)
+        _, codes = check_training_labels(y)
+        random_state = check_random_state(self.random_state)
+        device = resolve_device(self.device)
+        self.net_ = train_net(self._shared_params(), X, codes, device, random_state)
+        self.n_iter_ = len(self.net_.history)
+        self.loss_curve_ = list(self.net_.history[:, "train_loss"])
+        self._check_and_calibrate(X, codes, random_state)
+        return self
+
+    def _check_and_calibrate(self, X, codes, random_state):
+        """Warn if training collapsed; fit ``temperature_`` on training data."""
+        eligible = np.flatnonzero(np.bincount(codes)[codes] >= 2)
+        rows = random_state.choice(eligible, min(len(eligible), _CALIBRATION_ROWS), replace=False)
+        n_samples = X.shape[0]
+        others = random_state.choice(n_samples, min(n_samples, _CALIBRATION_ROWS), replace=False)
+        sample = np.union1d(rows, others)
+        embeddings = self._embed(X[sample])
+        if float(embeddings.std(0).max()) < 1e-6:
+            warnings.warn(
+                "Training collapsed: every sample has the same embedding, so "
+                "the embedder cannot tell classes apart. Lower `lr`, change "
+                "`margin`, or train longer.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        sample_codes = torch.as_tensor(codes[sample])
+        query_rows = torch.as_tensor(np.searchsorted(sample, rows))
+        scores = leave_one_out_scores(
+            self._similarity, embeddings, sample_codes, int(codes.max()) + 1, "nearest", query_rows
+        )
+        self.temperature_ = fit_temperature(scores.numpy(), codes[rows])
+
+    def _embed(self, X):
+        """Embeddings of validated ``X`` as a CPU float32 tensor (eval, no_grad)."""
+        return self.net_.forward(X).float()
+
+    def _similarity(self, A, B):
+        """Similarity matrix of two sets of embeddings (higher is more alike)."""
+        if self.loss == "bce":
+            return self._head_logits(A[:, None, :], B[None, :, :])
+        return negative_euclidean(A, B)
+
+    def _head_logits(self, a, b):
+        """Koch head logits of broadcastable embeddings, computed on its device."""
+        head = self.net_.criterion_.head
+        device = next(head.parameters()).device
+        with torch.no_grad():
+            return head(a.to(device), b.to(device)).cpu()
+
+    def transform(self, X):
+        """Embed samples.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of the shape seen in ``fit``
+            Samples.
+
+        Returns
+        -------
+        embeddings : ndarray of shape (n_samples, n_dims), dtype float32
+            The twin network's embeddings.
+        """
+        X = validate_samples(self, X, reset=False)
+        return self._embed(X).numpy()
+
+    def _embed_pairs(self, pairs):
+        check_is_fitted(self)
+        pairs = np.asarray(pairs) if not hasattr(pairs, "shape") else pairs
+        if pairs.ndim < 3 or pairs.shape[1] != 2:
+            raise ValueError(
+                "pairs must have shape (n_pairs, 2, *sample_shape); got shape "
+                f"{tuple(pairs.shape)}."
+            )
+        flat = pairs.reshape(-1, *pairs.shape[2:])
+        embeddings = self._embed(validate_samples(self, flat, reset=False))
+        return embeddings[0::2], embeddings[1::2]
+
+    def pair_distance(self, pairs):
+        """Euclidean distance between the embeddings of each pair.
+
+        Parameters
+        ----------
+        pairs : array-like of shape (n_pairs, 2, *sample_shape)
+
+        Returns
+        -------
+        distances : ndarray of shape (n_pairs,)
+        """
+        a, b = self._embed_pairs(pairs)
+        return (a - b).norm(dim=1).numpy()
+
+    def pair_score(self, pairs):
+        """Similarity of each pair; higher means more alike.
+
+        For ``loss='bce'`` it is the learned head's probability that the two
+        samples share a class; otherwise minus the distance, as in
+        metric-learn.
+
+        Parameters
+        ----------
+        pairs : array-like of shape (n_pairs, 2, *sample_shape)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_pairs,)
+        """
+        a, b = self._embed_pairs(pairs)
+        if self.loss == "bce":
+            return torch.sigmoid(self._head_logits(a, b)).numpy()
+        return -(a - b).norm(dim=1).numpy()
+
+    def score(self, X, y):
+        """Leave-one-out nearest-neighbour accuracy of the embeddings of ``X``.
+
+        Each sample is classified by its most similar other sample; samples
+        whose class has no other sample are skipped. The classes of ``y`` need
+        not be those of training, so this measures how well the embedding
+        generalises to new classes (precision at 1).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of the shape seen in ``fit``
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        score : float
+        """
+        X = validate_samples(self, X, reset=False)
+        codes = np.unique(np.asarray(y), return_inverse=True)[1].reshape(-1)
+        check_consistent_length(X, codes)
+        rows = np.flatnonzero(np.bincount(codes)[codes] >= 2)
+        if len(rows) == 0:
+            raise ValueError("score needs at least one class with two or more samples.")
+        embeddings = self._embed(X)
+        scores = class_scores(
+            self._similarity,
+            embeddings[rows],
+            embeddings,
+            torch.as_tensor(codes),
+            int(codes.max()) + 1,
+            query_index=torch.as_tensor(rows),
+        )
+        return float((scores.argmax(1).numpy() == codes[rows]).mean())
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+
+SiameseEmbedder.__doc__ = SiameseEmbedder.__doc__.format(shared=SHARED_PARAMETERS_DOC)

@@ -1,0 +1,132 @@
+"""Query-to-class similarities computed in bounded memory, and their calibration.
+
+Scores of ``n_queries`` against ``n_support`` examples never materialise the
+full ``(n_queries, n_support)`` matrix: queries and support are cut into chunks
+whose similarity block holds at most ``CHUNK_ELEMENTS`` numbers (the Koch head
+needs ``chunk * dim`` of them), and each block is folded into a running
+per-class maximum at once. Scores are computed in float64, so that a query's
+scores do not depend on which other queries share its chunk (float32 matrix
+products round differently for different chunk shapes).
+"""
+
+import numpy as np
+import torch
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax
+
+CHUNK_ELEMENTS = 2**23
+QUERY_CHUNK = 256
+
+
+def class_scores(similarity, queries, support, support_codes, n_classes, *, query_index=None):
+    """Best similarity of each query to the support examples of each class.
+
+    Parameters
+    ----------
+    similarity : callable
+        ``similarity(A, B)`` returns the ``(len(A), len(B))`` similarity matrix.
+    queries, support : torch.Tensor of shape (n, dim)
+    support_codes : torch.Tensor of int64
+        Class code of each support example.
+    n_classes : int
+    query_index : torch.Tensor of int64, default=None
+        Position of each query inside ``support``; that example is left out of
+        its own scores (leave-one-out).
+
+    Returns
+    -------
+    scores : torch.Tensor of shape (n_queries, n_classes)
+        ``-inf`` where a class has no eligible support example.
+    """
+    queries, support = queries.double(), support.double()
+    dim = max(1, queries.shape[1])
+    support_step = max(1, CHUNK_ELEMENTS // (QUERY_CHUNK * dim))
+    blocks = []
+    for q0 in range(0, len(queries), QUERY_CHUNK):
+        query = queries[q0 : q0 + QUERY_CHUNK]
+        best = query.new_full((len(query), n_classes), float("-inf"))
+        for s0 in range(0, len(support), support_step):
+            sims = similarity(query, support[s0 : s0 + support_step])
+            if query_index is not None:
+                own = query_index[q0 : q0 + QUERY_CHUNK, None] - s0
+                columns = torch.arange(sims.shape[1], device=sims.device)
+                sims = sims.masked_fill(own == columns, float("-inf"))
+            codes = support_codes[s0 : s0 + support_step].expand(len(query), -1)
+            best.scatter_reduce_(1, codes, sims, reduce="amax")
+        blocks.append(best)
+    return torch.cat(blocks) if blocks else queries.new_empty((0, n_classes))
+
+
+def class_prototypes(embeddings, codes, n_classes):
+    """Mean embedding of each class, shape ``(n_classes, dim)``."""
+    sums = embeddings.new_zeros(n_classes, embeddings.shape[1]).index_add_(0, codes, embeddings)
+    counts = torch.bincount(codes, minlength=n_classes).clamp_min(1)
+    return sums / counts[:, None].to(embeddings.dtype)
+
+
+def _rowwise(similarity, A, B):
+    """``similarity(A[i], B[i])`` for every row ``i``."""
+    return torch.cat(
+        [
+            similarity(a, b).diagonal()
+            for a, b in zip(A.split(QUERY_CHUNK), B.split(QUERY_CHUNK), strict=True)
+        ]
+    )
+
+
+def leave_one_out_scores(similarity, embeddings, codes, n_classes, aggregation, rows):
+    """Class scores of ``embeddings[rows]`` with each query left out of its class.
+
+    Only rows whose class has at least two examples make sense here; the
+    caller picks them.
+    """
+    embeddings = embeddings.double()
+    if aggregation == "nearest":
+        return class_scores(
+            similarity, embeddings[rows], embeddings, codes, n_classes, query_index=rows
+        )
+    prototypes = class_prototypes(embeddings, codes, n_classes)
+    scores = class_scores(
+        similarity, embeddings[rows], prototypes, torch.arange(n_classes), n_classes
+    )
+    counts = torch.bincount(codes, minlength=n_classes).to(embeddings.dtype)
+    own_codes = codes[rows]
+    n_own = counts[own_codes][:, None]
+    own_prototype = (prototypes[own_codes] * n_own - embeddings[rows]) / (n_own - 1)
+    scores[torch.arange(len(rows)), own_codes] = _rowwise(
+        similarity, embeddings[rows], own_prototype
+    )
+    return scores
+
+
+def fit_temperature(scores, codes):
+    """Temperature ``T`` for which ``softmax(scores / T)`` is calibrated.
+
+    It minimises the cross-entropy against Platt's smoothed targets: the true
+    class gets ``(n + 1) / (n + 2)`` rather than 1, which keeps ``T`` finite
+    when the scores separate the classes perfectly (Platt, 1999).
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_samples, n_classes)
+        Leave-one-out class scores.
+    codes : ndarray of shape (n_samples,)
+        True class of each row.
+
+    Returns
+    -------
+    temperature : float
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    n, n_classes = scores.shape
+    scores = np.where(np.isfinite(scores), scores, np.nan)
+    scores = np.where(np.isnan(scores), np.nanmin(scores) - 1.0, scores)
+    hit = (n + 1) / (n + 2)
+    targets = np.full(scores.shape, (1 - hit) / max(1, n_classes - 1))
+    targets[np.arange(n), codes] = hit
+
+    def cross_entropy(log_t):
+        return -(targets * log_softmax(scores / np.exp(log_t), axis=1)).sum(1).mean()
+
+    result = minimize_scalar(cross_entropy, bounds=(np.log(1e-4), np.log(1e4)), method="bounded")
+    return float(np.exp(result.x))

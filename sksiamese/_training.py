@@ -1,0 +1,123 @@
+"""Building and running the skorch net for one fit."""
+
+import copy
+
+import numpy as np
+import torch
+from skorch.callbacks import EarlyStopping
+
+from ._batches import ClassBalancedBatches, ClassHoldoutSplit
+from ._net import FiniteLoss, SiameseNet
+from .augmentation import RandomAffine
+from .losses import BCEPairLoss, ContrastiveLoss, TripletLoss
+from .modules import ConvBranch, MLPBranch
+
+
+def default_module(sample_shape, embedding_dim):
+    """The default branch for samples of ``sample_shape`` and its arguments."""
+    if len(sample_shape) == 1:
+        return MLPBranch, {"n_features": sample_shape[0], "embedding_dim": embedding_dim}
+    return ConvBranch, {"input_shape": sample_shape, "embedding_dim": embedding_dim}
+
+
+def criterion_for(params, embedding_dim):
+    """The loss class named by ``params['loss']`` and its arguments."""
+    if params["loss"] == "contrastive":
+        return ContrastiveLoss, {"margin": params["margin"]}
+    if params["loss"] == "triplet":
+        return TripletLoss, {"margin": params["margin"], "mining": params["mining"]}
+    return BCEPairLoss, {"embedding_dim": embedding_dim}
+
+
+def _prefixed(prefix, params):
+    return {f"{prefix}__{k}": v for k, v in params.items()}
+
+
+def build_net(params, sample_shape, device, seeds):
+    """A ``SiameseNet`` for the estimator parameters ``params``.
+
+    ``params`` is the dictionary of the estimator's shared parameters
+    (including routed ``module__*`` ones).
+    """
+    module = params["module"]
+    module_args = {}
+    if module is None:
+        module, module_args = default_module(sample_shape, params["embedding_dim"])
+    elif isinstance(module, torch.nn.Module):
+        module = copy.deepcopy(module)
+    routed = {k: v for k, v in params.items() if "__" in k}
+    criterion, criterion_args = criterion_for(params, params["embedding_dim"])
+    balanced = dict(
+        classes_per_batch=params["classes_per_batch"],
+        samples_per_class=params["samples_per_class"],
+    )
+    callbacks = [("finite_loss", FiniteLoss())]
+    train_split = None
+    if params["early_stopping"]:
+        train_split = ClassHoldoutSplit(params["validation_fraction"], seeds["split"])
+        callbacks.append(
+            ("early_stopping", EarlyStopping(patience=params["n_iter_no_change"], load_best=True))
+        )
+    augmentation = None
+    if params["augment"]:
+        if len(sample_shape) == 1:
+            raise ValueError("augment=True needs images (n, H, W) or (n, C, H, W); X is 2-D.")
+        augmentation = RandomAffine(seed=seeds["augment"])
+    return SiameseNet(
+        module=module,
+        augmentation=augmentation,
+        criterion=criterion,
+        optimizer=params["optimizer"],
+        lr=params["lr"],
+        max_epochs=params["max_epochs"],
+        batch_size=params["batch_size"],
+        iterator_train=ClassBalancedBatches,
+        iterator_valid=ClassBalancedBatches,
+        train_split=train_split,
+        callbacks=callbacks + list(params["callbacks"] or []),
+        verbose=params["verbose"],
+        device=device,
+        **_prefixed("module", module_args),
+        **_prefixed("criterion", criterion_args),
+        **_prefixed("iterator_train", {**balanced, "seed": seeds["train"]}),
+        **_prefixed(
+            "iterator_valid", {**balanced, "seed": seeds["valid"], "same_every_epoch": True}
+        ),
+        **routed,
+    )
+
+
+def _output_dim(net, X):
+    """Embedding size of the initialised module, from one forward pass."""
+    probe = torch.as_tensor(X[:2].toarray() if hasattr(X, "toarray") else X[:2])
+    net.module_.eval()
+    with torch.no_grad():
+        out = net.module_(probe.to(net.device))
+    if out.dim() != 2 or len(out) != len(probe):
+        raise ValueError(
+            "The module must map a batch of n samples to an (n, embedding_dim) "
+            f"tensor; it returned shape {tuple(out.shape)} for {len(probe)} samples."
+        )
+    return out.shape[1]
+
+
+def draw_seeds(random_state):
+    """Independent integer seeds for each source of randomness of one fit."""
+    names = ("init", "train", "valid", "split", "augment")
+    values = random_state.randint(np.iinfo(np.int32).max, size=len(names))
+    return dict(zip(names, map(int, values), strict=True))
+
+
+def train_net(params, X, codes, device, random_state):
+    """Build and train the net; torch's global random state is restored after."""
+    seeds = draw_seeds(random_state)
+    cuda = [torch.device(device).index or 0] if torch.device(device).type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(seeds["init"])
+        net = build_net(params, X.shape[1:], device, seeds)
+        net.initialize()
+        dim = _output_dim(net, X)
+        if params["loss"] == "bce" and dim != params["embedding_dim"]:
+            net.set_params(criterion__embedding_dim=dim)
+        net.partial_fit(X, codes)
+    return net

@@ -1,0 +1,166 @@
+"""Losses computed from the pairs and triplets inside one batch.
+
+Every loss follows one contract, as in pytorch-metric-learning:
+``forward(embeddings, labels)`` returns a scalar. The batch is embedded once;
+pairs and triplets are formed from the ``(B, B)`` distance matrix of that batch,
+so a batch of ``B`` samples yields ``B * (B - 1) / 2`` pairs for the price of
+``B`` forward passes.
+"""
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .modules import KochHead
+
+__all__ = ["ContrastiveLoss", "TripletLoss", "BCEPairLoss", "pairwise_distances"]
+
+
+def pairwise_distances(embeddings):
+    """Euclidean distance matrix of a batch of embeddings.
+
+    The squared distances are clamped before the square root so that the
+    gradient stays finite for coincident points (``sqrt`` has an infinite
+    slope at zero).
+
+    Parameters
+    ----------
+    embeddings : torch.Tensor of shape (n_samples, n_dims)
+
+    Returns
+    -------
+    distances : torch.Tensor of shape (n_samples, n_samples)
+    """
+    squared_norms = embeddings.pow(2).sum(1)
+    gram = embeddings @ embeddings.T
+    squared = squared_norms[:, None] + squared_norms[None, :] - 2 * gram
+    return squared.clamp_min(1e-12).sqrt()
+
+
+def _pair_masks(labels):
+    """Boolean masks of the positive and negative pairs, self-pairs excluded."""
+    same = labels[:, None] == labels[None, :]
+    not_self = ~torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+    return same & not_self, ~same
+
+
+def _masked_mean(values, mask):
+    """Mean of ``values[mask]``; a zero that keeps the graph when it is empty."""
+    if not mask.any():
+        return values.sum() * 0.0
+    return values[mask].mean()
+
+
+class ContrastiveLoss(nn.Module):
+    """Contrastive loss of Hadsell, Chopra and LeCun (2006) on in-batch pairs.
+
+    Positive pairs are pulled together by ``d**2``; negative pairs closer than
+    ``margin`` are pushed apart by ``(margin - d)**2``. The two halves are
+    averaged separately and summed, so the many negative pairs of a batch do not
+    drown the few positive ones; negatives already beyond the margin are left
+    out of their average, which keeps their gradient from vanishing as training
+    progresses.
+
+    Parameters
+    ----------
+    margin : float, default=1.0
+        Distance beyond which a negative pair costs nothing.
+    """
+
+    def __init__(self, margin=1.0):
+        super().__init__()
+        self.margin = margin
+
+    def forward(self, embeddings, labels):
+        distances = pairwise_distances(embeddings)
+        positive, negative = _pair_masks(labels)
+        pull = _masked_mean(distances.pow(2), positive)
+        push = F.relu(self.margin - distances).pow(2)
+        return pull + _masked_mean(push, negative & (push > 0))
+
+
+class TripletLoss(nn.Module):
+    """Triplet margin loss with online mining inside the batch.
+
+    For an anchor ``a``, a positive ``p`` and a negative ``n`` the loss is
+    ``max(0, d(a, p) - d(a, n) + margin)``.
+
+    Parameters
+    ----------
+    margin : float, default=0.5
+        Required gap between the positive and the negative distance.
+    mining : {'batch_hard', 'semi_hard', 'all'}, default='batch_hard'
+        ``'batch_hard'`` (Hermans et al. 2017): for each anchor, its farthest
+        positive and closest negative. ``'semi_hard'`` (Schroff et al. 2015):
+        for each positive pair, the closest negative that is still farther
+        than the positive, or the farthest negative when none is. ``'all'``:
+        every valid triplet, averaged over those with a non-zero loss.
+    """
+
+    def __init__(self, margin=0.5, mining="batch_hard"):
+        super().__init__()
+        self.margin = margin
+        self.mining = mining
+
+    def forward(self, embeddings, labels):
+        distances = pairwise_distances(embeddings)
+        positive, negative = _pair_masks(labels)
+        if self.mining == "batch_hard":
+            return self._batch_hard(distances, positive, negative)
+        if self.mining == "semi_hard":
+            return self._semi_hard(distances, positive, negative)
+        if self.mining == "all":
+            return self._all(distances, positive, negative)
+        raise ValueError(f"Unknown mining {self.mining!r}.")
+
+    def _batch_hard(self, distances, positive, negative):
+        hardest_positive = distances.masked_fill(~positive, float("-inf")).amax(1)
+        hardest_negative = distances.masked_fill(~negative, float("inf")).amin(1)
+        valid = positive.any(1) & negative.any(1)
+        losses = F.relu(hardest_positive - hardest_negative + self.margin)
+        return _masked_mean(losses, valid)
+
+    def _semi_hard(self, distances, positive, negative):
+        # One row per positive pair (anchor, positive), one column per sample.
+        anchor, _ = positive.nonzero(as_tuple=True)
+        d_ap = distances[positive][:, None]
+        d_an = distances[anchor]
+        is_negative = negative[anchor]
+        farther = is_negative & (d_an > d_ap)
+        closest_farther = d_an.masked_fill(~farther, float("inf")).amin(1)
+        farthest = d_an.masked_fill(~is_negative, float("-inf")).amax(1)
+        chosen = torch.where(farther.any(1), closest_farther, farthest)
+        valid = is_negative.any(1)
+        return _masked_mean(F.relu(d_ap[:, 0] - chosen + self.margin), valid)
+
+    def _all(self, distances, positive, negative):
+        losses = F.relu(distances[:, :, None] - distances[:, None, :] + self.margin)
+        valid = positive[:, :, None] & negative[:, None, :]
+        return _masked_mean(losses, valid & (losses > 0))
+
+
+class BCEPairLoss(nn.Module):
+    """Binary cross-entropy of Koch et al. (2015) on balanced in-batch pairs.
+
+    Each pair's logit comes from :class:`~sksiamese.modules.KochHead`, a learned
+    weighting of the absolute difference of the two embeddings. Positive and
+    negative pairs are averaged separately and the two averages summed with
+    equal weight, so the few positives of a batch count as much as the many
+    negatives.
+
+    Parameters
+    ----------
+    embedding_dim : int
+        Size of the embeddings the head compares.
+    """
+
+    def __init__(self, embedding_dim):
+        super().__init__()
+        self.head = KochHead(embedding_dim)
+
+    def forward(self, embeddings, labels):
+        logits = self.head(embeddings[:, None, :], embeddings[None, :, :])
+        positive, negative = _pair_masks(labels)
+        targets = positive.to(logits.dtype)
+        losses = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+        return 0.5 * (_masked_mean(losses, positive) + _masked_mean(losses, negative))

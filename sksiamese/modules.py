@@ -1,0 +1,133 @@
+"""Default twin branches and the Koch similarity head.
+
+The twin network is a single branch applied to both inputs (shared weights);
+these are the branches :class:`~sksiamese.SiameseEmbedder` picks from the shape
+of ``X`` when ``module=None``. Any ``torch.nn.Module`` mapping a batch of
+samples to a batch of vectors can replace them.
+"""
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = ["MLPBranch", "ConvBranch", "KochHead"]
+
+
+class MLPBranch(nn.Module):
+    """Fully connected branch for feature vectors ``(n, d)``.
+
+    Parameters
+    ----------
+    n_features : int
+        Size of the input vectors.
+    embedding_dim : int, default=64
+        Size of the output embedding.
+    hidden_sizes : tuple of int, default=(128,)
+        Widths of the hidden layers, each followed by a ReLU.
+    normalize : bool, default=True
+        L2-normalise the embeddings, so that distances lie in ``[0, 2]`` and a
+        margin means the same thing whatever the scale of the input.
+    """
+
+    def __init__(self, n_features, embedding_dim=64, hidden_sizes=(128,), normalize=True):
+        super().__init__()
+        layers, width = [], n_features
+        for hidden in hidden_sizes:
+            layers += [nn.Linear(width, hidden), nn.ReLU()]
+            width = hidden
+        layers.append(nn.Linear(width, embedding_dim))
+        self.layers = nn.Sequential(*layers)
+        self.normalize = normalize
+
+    def forward(self, X):
+        embeddings = self.layers(X)
+        return F.normalize(embeddings, dim=1) if self.normalize else embeddings
+
+
+def _conv_block(in_channels, out_channels):
+    # ceil_mode lets small images (8x8 digits) pass four poolings.
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(),
+        nn.MaxPool2d(2, ceil_mode=True),
+    )
+
+
+class ConvBranch(nn.Module):
+    """Small ConvNet for images ``(n, H, W)`` or ``(n, C, H, W)``.
+
+    Four blocks of 3x3 convolution, batch norm, ReLU and 2x2 max-pooling, then
+    a linear layer to the embedding: the standard few-shot backbone.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        ``(H, W)`` or ``(C, H, W)`` of one sample.
+    embedding_dim : int, default=64
+        Size of the output embedding.
+    channels : int, default=64
+        Channels of every convolution.
+    n_blocks : int, default=4
+        Number of convolutional blocks.
+    normalize : bool, default=True
+        L2-normalise the embeddings.
+    """
+
+    def __init__(self, input_shape, embedding_dim=64, channels=64, n_blocks=4, normalize=True):
+        super().__init__()
+        input_shape = tuple(input_shape)
+        if len(input_shape) == 2:
+            input_shape = (1, *input_shape)
+        widths = [input_shape[0]] + [channels] * n_blocks
+        self.features = nn.Sequential(
+            *(_conv_block(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True)), nn.Flatten()
+        )
+        self.features.eval()  # batch norm cannot see a batch of one in train mode
+        with torch.no_grad():
+            n_flat = self.features(torch.zeros(1, *input_shape)).shape[1]
+        self.features.train()
+        self.projection = nn.Linear(n_flat, embedding_dim)
+        self.normalize = normalize
+
+    def forward(self, X):
+        if X.dim() == 3:
+            X = X.unsqueeze(1)
+        embeddings = self.projection(self.features(X))
+        return F.normalize(embeddings, dim=1) if self.normalize else embeddings
+
+
+class KochHead(nn.Module):
+    """Learned similarity of Koch et al. (2015): a weighted L1 distance.
+
+    ``logit(a, b) = bias - w . |a - b|``; the probability that ``a`` and ``b``
+    belong to the same class is its sigmoid. Koch et al. leave the weights
+    free; here they are kept non-negative (``w = softplus(raw)``), so the head
+    is a weighted L1 metric and similarity never grows with a difference.
+    Free weights let the head reward differences along features that happen
+    to separate the training classes, which turns into anti-similarity on
+    new classes.
+
+    Inputs broadcast, so ``head(A[:, None], B[None])`` scores every pair of two
+    sets at once.
+
+    Parameters
+    ----------
+    embedding_dim : int
+        Size of the embeddings compared.
+    """
+
+    def __init__(self, embedding_dim):
+        super().__init__()
+        # softplus(0.5413) == 1: every feature starts with unit weight.
+        self.raw_weight = nn.Parameter(torch.full((embedding_dim,), 0.5413))
+        self.bias = nn.Parameter(torch.zeros(()))
+
+    @property
+    def weight(self):
+        """The non-negative weight of each feature's absolute difference."""
+        return F.softplus(self.raw_weight)
+
+    def forward(self, a, b):
+        # Computed in the inputs' dtype: float64 inference scores stay exact.
+        return self.bias.to(a.dtype) - (a - b).abs() @ self.weight.to(a.dtype)

@@ -1,0 +1,146 @@
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.frozen import FrozenEstimator
+from sklearn.neighbors import KNeighborsClassifier
+
+from sksiamese import OneShotClassifier, SiameseEmbedder
+
+
+@pytest.fixture(scope="module")
+def embedder(small):
+    X, y = small
+    return SiameseEmbedder(max_epochs=5, random_state=0).fit(X, y)
+
+
+def one_shot_split(X, y, shots=1, seed=0):
+    rng = np.random.default_rng(seed)
+    support = np.concatenate(
+        [rng.choice(np.flatnonzero(y == c), shots, replace=False) for c in np.unique(y)]
+    )
+    query = np.setdiff1d(np.arange(len(y)), support)
+    return X[support], y[support], X[query], y[query]
+
+
+def test_frozen_embedder_enrols_new_classes_without_retraining(embedder, digits):
+    _, _, Xn, yn = digits
+    Xs, ys, Xq, yq = one_shot_split(Xn, yn)
+    weights = embedder.net_.module_.layers[0].weight.detach().clone()
+    clf = OneShotClassifier(embedder=FrozenEstimator(embedder)).fit(Xs, ys)
+    assert clf.embedder_.estimator is embedder
+    assert torch.equal(embedder.net_.module_.layers[0].weight, weights)
+    np.testing.assert_array_equal(clf.classes_, [5, 6, 7, 8, 9])
+    assert clf.score(Xq, yq) > 0.3  # chance is 0.2
+
+
+def test_prediction_is_the_nearest_prototype(embedder, digits):
+    _, _, Xn, yn = digits
+    Xs, ys, Xq, _ = one_shot_split(Xn, yn, shots=3)
+    clf = OneShotClassifier(embedder=FrozenEstimator(embedder)).fit(Xs, ys)
+    Es, Eq = embedder.transform(Xs), embedder.transform(Xq)
+    prototypes = np.stack([Es[ys == c].mean(0) for c in clf.classes_])
+    distances = np.linalg.norm(Eq[:, None] - prototypes[None], axis=2)
+    np.testing.assert_array_equal(clf.predict(Xq), clf.classes_[distances.argmin(1)])
+    np.testing.assert_allclose(clf.decision_function(Xq), -distances, rtol=1e-5, atol=1e-6)
+
+
+def test_nearest_aggregation_is_one_nearest_neighbour(embedder, digits):
+    _, _, Xn, yn = digits
+    Xs, ys, Xq, _ = one_shot_split(Xn, yn, shots=3)
+    clf = OneShotClassifier(embedder=FrozenEstimator(embedder), aggregation="nearest")
+    knn = KNeighborsClassifier(1).fit(embedder.transform(Xs), ys)
+    np.testing.assert_array_equal(clf.fit(Xs, ys).predict(Xq), knn.predict(embedder.transform(Xq)))
+
+
+def test_predict_proba_is_a_calibrated_distribution(embedder, digits):
+    _, _, Xn, yn = digits
+    Xs, ys, Xq, yq = one_shot_split(Xn, yn, shots=5)
+    clf = OneShotClassifier(embedder=FrozenEstimator(embedder)).fit(Xs, ys)
+    proba = clf.predict_proba(Xq)
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+    np.testing.assert_array_equal(clf.classes_[proba.argmax(1)], clf.predict(Xq))
+    # Calibrated: the mean confidence is close to the accuracy (within 0.1),
+    # where an uncalibrated softmax of distances sits near 1 / n_classes.
+    accuracy = clf.score(Xq, yq)
+    confidence = proba.max(1).mean()
+    assert abs(confidence - accuracy) < 0.1
+    assert clf.temperature_ != 1.0
+
+
+def test_one_shot_support_takes_the_embedder_temperature(embedder, digits):
+    _, _, Xn, yn = digits
+    Xs, ys, _, _ = one_shot_split(Xn, yn)
+    clf = OneShotClassifier(embedder=FrozenEstimator(embedder)).fit(Xs, ys)
+    assert clf.temperature_ == embedder.temperature_
+
+
+def test_probability_columns_follow_classes_order(embedder, digits):
+    _, _, Xn, yn = digits
+    names = np.array(["five", "six", "seven", "eight", "nine"])[yn - 5]
+    Xs, ys, Xq, _ = one_shot_split(Xn, names, shots=2)
+    clf = OneShotClassifier(embedder=FrozenEstimator(embedder)).fit(Xs, ys)
+    np.testing.assert_array_equal(clf.classes_, sorted(set(names)))
+    proba = clf.predict_proba(Xq)
+    np.testing.assert_array_equal(clf.classes_[proba.argmax(1)], clf.predict(Xq))
+
+
+def test_bce_classifier_uses_the_learned_head(small, digits):
+    X, y = small
+    _, _, Xn, yn = digits
+    bce = SiameseEmbedder(loss="bce", max_epochs=5, random_state=0).fit(X, y)
+    Xs, ys, Xq, _ = one_shot_split(Xn, yn)
+    clf = OneShotClassifier(embedder=FrozenEstimator(bce)).fit(Xs, ys)
+    Eq, Es = (torch.as_tensor(bce.transform(Z), dtype=torch.float64) for Z in (Xq, Xs))
+    head = bce.net_.criterion_.head
+    expected = head(Eq[:, None], Es[None]).detach().numpy()
+    np.testing.assert_allclose(clf.decision_function(Xq), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_without_embedder_the_classifier_trains_one_from_its_parameters(small):
+    X, y = small
+    clf = OneShotClassifier(loss="contrastive", margin=0.7, max_epochs=3, random_state=0).fit(X, y)
+    assert isinstance(clf.embedder_, SiameseEmbedder)
+    assert clf.embedder_.get_params()["margin"] == 0.7
+    assert clf.embedder_.n_iter_ == 3
+    assert clf.score(X, y) > 0.9
+
+
+def test_any_transformer_can_be_the_embedder(digits):
+    from sklearn.decomposition import PCA
+
+    X, y, Xn, yn = digits
+    pca = PCA(10).fit(X)
+    Xs, ys, Xq, _ = one_shot_split(Xn, yn)
+    clf = OneShotClassifier(embedder=FrozenEstimator(pca)).fit(Xs, ys)
+    knn = KNeighborsClassifier(1).fit(pca.transform(Xs), ys)
+    np.testing.assert_array_equal(clf.predict(Xq), knn.predict(pca.transform(Xq)))
+
+
+def test_pickle_round_trip_gives_identical_predictions(small):
+    X, y = small
+    clf = OneShotClassifier(max_epochs=2, random_state=0).fit(X, y)
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
+
+
+def test_chunked_scores_equal_one_block(embedder, digits, monkeypatch):
+    from sksiamese import _scoring
+
+    _, _, Xn, yn = digits
+    Xs, ys, Xq, _ = one_shot_split(Xn, yn, shots=40)
+    clf = OneShotClassifier(embedder=FrozenEstimator(embedder), aggregation="nearest")
+    whole = clf.fit(Xs, ys).decision_function(Xq)
+    monkeypatch.setattr(_scoring, "QUERY_CHUNK", 7)
+    monkeypatch.setattr(_scoring, "CHUNK_ELEMENTS", 7 * 64 * 11)  # 11 support rows a block
+    np.testing.assert_allclose(clf.decision_function(Xq), whole, rtol=1e-12)
+
+
+def test_predict_proba_is_batch_invariant_to_float32_precision(small):
+    X, y = small
+    clf = OneShotClassifier(max_epochs=3, random_state=0).fit(X, y)
+    whole = clf.predict_proba(X)
+    one_by_one = np.vstack([clf.predict_proba(x[None]) for x in X])
+    np.testing.assert_allclose(one_by_one, whole, atol=1e-5)
+    np.testing.assert_array_equal(one_by_one.argmax(1), whole.argmax(1))

@@ -1,0 +1,228 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from skorch.callbacks import Callback
+
+from sksiamese import SiameseEmbedder
+from sksiamese.modules import ConvBranch, MLPBranch
+
+
+@pytest.mark.parametrize("loss", ["contrastive", "triplet", "bce"])
+def test_training_separates_seen_classes_better_than_untrained(small, loss):
+    X, y = small
+    untrained = SiameseEmbedder(loss=loss, max_epochs=1, lr=1e-9, random_state=0).fit(X, y)
+    trained = SiameseEmbedder(loss=loss, max_epochs=15, random_state=0).fit(X, y)
+    assert trained.loss_curve_[-1] < trained.loss_curve_[0]
+    assert trained.score(X, y) > untrained.score(X, y)
+    assert trained.score(X, y) >= 0.95
+
+
+def test_transform_gives_float32_embeddings_of_embedding_dim(small):
+    X, y = small
+    embedder = SiameseEmbedder(embedding_dim=7, max_epochs=1, random_state=0).fit(X, y)
+    embeddings = embedder.transform(X)
+    assert embeddings.shape == (len(X), 7)
+    assert embeddings.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (1, 8, 8)])
+def test_images_get_the_convnet(small, shape):
+    X, y = small
+    images = X.reshape(len(X), *shape)
+    embedder = SiameseEmbedder(max_epochs=1, random_state=0).fit(images, y)
+    assert isinstance(embedder.net_.module_, ConvBranch)
+    assert embedder.transform(images).shape == (len(X), 64)
+
+
+def test_features_get_the_mlp(small):
+    X, y = small
+    embedder = SiameseEmbedder(max_epochs=1, random_state=0).fit(X, y)
+    assert isinstance(embedder.net_.module_, MLPBranch)
+
+
+class TinyBranch(torch.nn.Module):
+    def __init__(self, n_features=64, width=3):
+        super().__init__()
+        self.linear = torch.nn.Linear(n_features, width)
+
+    def forward(self, X):
+        return self.linear(X)
+
+
+@pytest.mark.parametrize("loss", ["triplet", "bce"])
+def test_custom_module_class_receives_routed_parameters(small, loss):
+    X, y = small
+    embedder = SiameseEmbedder(
+        module=TinyBranch, module__width=5, loss=loss, max_epochs=1, random_state=0
+    ).fit(X, y)
+    assert embedder.net_.module_.linear.out_features == 5
+    assert embedder.transform(X).shape == (len(X), 5)
+    assert embedder.get_params()["module__width"] == 5
+
+
+def test_module_instance_is_copied_not_trained_in_place(small):
+    X, y = small
+    module = TinyBranch()
+    before = module.linear.weight.detach().clone()
+    SiameseEmbedder(module=module, max_epochs=2, random_state=0).fit(X, y)
+    assert torch.equal(module.linear.weight, before)
+
+
+def test_routed_optimizer_parameters_reach_the_optimizer(small):
+    X, y = small
+    embedder = SiameseEmbedder(optimizer=torch.optim.SGD, optimizer__momentum=0.5, max_epochs=1)
+    embedder.fit(X, y)
+    assert embedder.net_.optimizer_.param_groups[0]["momentum"] == 0.5
+
+
+def test_unknown_keyword_argument_is_refused_at_fit(small):
+    X, y = small
+    embedder = SiameseEmbedder(modul__width=3)
+    with pytest.raises(TypeError, match="modul__width"):
+        embedder.fit(X, y)
+
+
+def test_sparse_input_is_densified_per_batch_and_matches_dense(small):
+    X, y = small
+    dense = SiameseEmbedder(max_epochs=2, random_state=0).fit(X, y)
+    sparse = SiameseEmbedder(max_epochs=2, random_state=0).fit(sp.csr_matrix(X), y)
+    np.testing.assert_allclose(sparse.transform(sp.csr_matrix(X)), dense.transform(X), atol=1e-6)
+
+
+def test_string_labels(small):
+    X, y = small
+    names = np.array(["zero", "one", "two", "three", "four"])[y]
+    embedder = SiameseEmbedder(max_epochs=3, random_state=0).fit(X, names)
+    assert embedder.score(X, names) == SiameseEmbedder(max_epochs=3, random_state=0).fit(
+        X, y
+    ).score(X, y)
+
+
+def test_pair_distance_and_score_follow_embeddings(small):
+    X, y = small
+    embedder = SiameseEmbedder(max_epochs=2, random_state=0).fit(X, y)
+    pairs = np.stack([X[:10], X[10:20]], axis=1)
+    embeddings = embedder.transform(X)
+    expected = np.linalg.norm(embeddings[:10] - embeddings[10:20], axis=1)
+    np.testing.assert_allclose(embedder.pair_distance(pairs), expected, rtol=1e-5)
+    np.testing.assert_allclose(embedder.pair_score(pairs), -expected, rtol=1e-5)
+
+
+def test_bce_pair_score_is_the_head_probability(small):
+    X, y = small
+    embedder = SiameseEmbedder(loss="bce", max_epochs=5, random_state=0).fit(X, y)
+    same = np.stack([X[y == 0][:10], X[y == 0][10:20]], axis=1)
+    different = np.stack([X[y == 0][:10], X[y == 1][:10]], axis=1)
+    same_scores, different_scores = embedder.pair_score(same), embedder.pair_score(different)
+    assert np.all((same_scores > 0) & (same_scores < 1))
+    assert same_scores.mean() > different_scores.mean()
+
+
+def test_score_is_leave_one_out_nearest_neighbour_accuracy(small):
+    X, y = small
+    embedder = SiameseEmbedder(max_epochs=2, random_state=0).fit(X, y)
+    E = embedder.transform(X)
+    distances = np.linalg.norm(E[:, None] - E[None], axis=2)
+    np.fill_diagonal(distances, np.inf)
+    expected = np.mean(y[distances.argmin(1)] == y)
+    assert embedder.score(X, y) == pytest.approx(expected)
+
+
+def test_history_and_training_curves(small):
+    X, y = small
+    embedder = SiameseEmbedder(max_epochs=4, random_state=0).fit(X, y)
+    assert embedder.n_iter_ == 4 == len(embedder.net_.history)
+    assert embedder.loss_curve_ == list(embedder.net_.history[:, "train_loss"])
+
+
+class Recorder(Callback):
+    def initialize(self):
+        self.classes = []
+        self.calls = 0
+        return self
+
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        self.calls += 1
+        self.classes.append((set(dataset_train.y), set(dataset_valid.y)))
+
+
+def test_early_stopping_validates_on_held_out_classes_and_stops(digits):
+    X, y, Xn, yn = digits
+    X, y = np.concatenate([X, Xn]), np.concatenate([y, yn])
+    recorder = Recorder()
+    embedder = SiameseEmbedder(
+        early_stopping=True,
+        validation_fraction=0.3,
+        n_iter_no_change=2,
+        lr=1e-12,  # nothing improves, so the patience runs out
+        max_epochs=50,
+        callbacks=[recorder],
+        random_state=0,
+    ).fit(X, y)
+    assert embedder.n_iter_ < 50
+    assert recorder.calls == embedder.n_iter_
+    train_classes, valid_classes = recorder.classes[0]
+    assert len(valid_classes) == 3 and not train_classes & valid_classes
+    assert "valid_loss" in embedder.net_.history[-1]
+
+
+class Counter(Callback):
+    def initialize(self):
+        self.batches = 0
+        return self
+
+    def on_batch_end(self, net, **kwargs):
+        self.batches += 1
+
+
+def test_user_callbacks_are_passed_through_to_skorch(small):
+    X, y = small
+    embedder = SiameseEmbedder(max_epochs=2, callbacks=[("counter", Counter())], random_state=0)
+    embedder.fit(X, y)
+    names = [name for name, _ in embedder.net_.callbacks_]
+    assert names.index("finite_loss") < names.index("counter")
+    assert dict(embedder.net_.callbacks_)["counter"].batches == sum(
+        len(epoch["batches"]) for epoch in embedder.net_.history
+    )
+
+
+def test_same_random_state_gives_identical_embeddings(small):
+    X, y = small
+    first = SiameseEmbedder(max_epochs=2, random_state=3).fit(X, y).transform(X)
+    second = SiameseEmbedder(max_epochs=2, random_state=3).fit(X, y).transform(X)
+    other = SiameseEmbedder(max_epochs=2, random_state=4).fit(X, y).transform(X)
+    assert np.array_equal(first, second)
+    assert not np.array_equal(first, other)
+
+
+def test_fit_leaves_torch_global_random_state_alone(small):
+    X, y = small
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    SiameseEmbedder(max_epochs=1, random_state=0).fit(X, y)
+    assert torch.equal(torch.rand(3), expected)
+
+
+class Recording(torch.nn.Module):
+    def __init__(self, n_features=64):
+        super().__init__()
+        self.linear = torch.nn.Linear(n_features, 4)
+        self.seen = []
+
+    def forward(self, X):
+        self.seen.append((self.training, torch.is_grad_enabled(), len(X)))
+        return self.linear(X)
+
+
+def test_inference_runs_in_eval_mode_without_grad_in_batches(small):
+    X, y = small
+    embedder = SiameseEmbedder(module=Recording, batch_size=64, max_epochs=1, random_state=0)
+    embedder.fit(X, y)
+    embedder.net_.module_.seen.clear()
+    embedder.transform(X)
+    seen = embedder.net_.module_.seen
+    assert [n for _, _, n in seen] == [64, 64, len(X) - 128]
+    assert not any(training or grad for training, grad, _ in seen)

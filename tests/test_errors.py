@@ -1,0 +1,132 @@
+"""Bad input gets a clear error from our validation, not one from inside torch."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+
+from sksiamese import OneShotClassifier, SiameseEmbedder
+
+ESTIMATORS = [SiameseEmbedder, OneShotClassifier]
+
+
+@pytest.fixture(params=ESTIMATORS, ids=lambda cls: cls.__name__)
+def Estimator(request):
+    return request.param
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_input(Estimator, small, bad):
+    X, y = small
+    X = X.copy()
+    X[3, 5] = bad
+    with pytest.raises(ValueError, match="Input X contains (NaN|infinity)"):
+        Estimator(max_epochs=1).fit(X, y)
+
+
+def test_mismatched_lengths(Estimator, small):
+    X, y = small
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        Estimator(max_epochs=1).fit(X, y[:-1])
+
+
+def test_fewer_than_two_classes(Estimator, small):
+    X, _ = small
+    with pytest.raises(ValueError, match="at least two classes; got 1 class"):
+        Estimator(max_epochs=1).fit(X, np.zeros(len(X)))
+
+
+def test_no_positive_pair():
+    X = np.random.default_rng(0).normal(size=(5, 3))
+    with pytest.raises(ValueError, match="cannot form a single positive pair"):
+        SiameseEmbedder(max_epochs=1).fit(X, np.arange(5))
+
+
+def test_validation_split_without_enough_classes(small):
+    X, y = small
+    embedder = SiameseEmbedder(early_stopping=True, validation_fraction=0.1, max_epochs=1)
+    with pytest.raises(ValueError, match="validation part of the class-disjoint split"):
+        embedder.fit(X, y)
+
+
+def test_wrong_number_of_features(Estimator, small):
+    X, y = small
+    estimator = Estimator(max_epochs=1).fit(X, y)
+    method = estimator.transform if hasattr(estimator, "transform") else estimator.predict
+    with pytest.raises(ValueError, match="X has 63 features"):
+        method(X[:, :-1])
+
+
+def test_wrong_image_shape(Estimator, small):
+    X, y = small
+    estimator = Estimator(max_epochs=1).fit(X.reshape(-1, 8, 8), y)
+    method = estimator.transform if hasattr(estimator, "transform") else estimator.predict
+    with pytest.raises(ValueError, match=r"samples of shape \(8, 7\).*\(8, 8\)"):
+        method(X.reshape(-1, 8, 8)[:, :, :7])
+
+
+@pytest.mark.parametrize("method", ["transform", "pair_score", "predict", "predict_proba"])
+def test_call_before_fit(method, small):
+    X, _ = small
+    estimator = SiameseEmbedder() if method in ("transform", "pair_score") else OneShotClassifier()
+    with pytest.raises(NotFittedError):
+        getattr(estimator, method)(X)
+
+
+def test_unknown_loss(Estimator, small):
+    X, y = small
+    with pytest.raises(ValueError, match="'loss' parameter .* Got 'hinge'"):
+        Estimator(loss="hinge").fit(X, y)
+
+
+@pytest.mark.parametrize("shape", [(4, 64), (4, 3, 64), (4, 2, 8, 7)])
+def test_bad_pair_shapes(small, shape):
+    X, y = small
+    embedder = SiameseEmbedder(max_epochs=1).fit(X, y)
+    with pytest.raises(ValueError):
+        embedder.pair_score(np.zeros(shape))
+
+
+class Exploding(torch.nn.Module):
+    def __init__(self, n_features=64):
+        super().__init__()
+        self.linear = torch.nn.Linear(n_features, 4)
+
+    def forward(self, X):
+        return self.linear(X) * float("nan")
+
+
+def test_nan_loss_stops_training_with_an_error(small):
+    X, y = small
+    with pytest.raises(FloatingPointError, match="training loss became nan"):
+        SiameseEmbedder(module=Exploding, max_epochs=2).fit(X, y)
+
+
+class Constant(torch.nn.Module):
+    def __init__(self, n_features=64):
+        super().__init__()
+        self.linear = torch.nn.Linear(n_features, 4)
+
+    def forward(self, X):
+        return self.linear(X) * 0 + 1
+
+
+def test_collapsed_training_is_reported(small):
+    X, y = small
+    with pytest.warns(ConvergenceWarning, match="Training collapsed"):
+        SiameseEmbedder(module=Constant, max_epochs=1).fit(X, y)
+
+
+def test_module_with_wrong_output_shape(small):
+    X, y = small
+
+    class Flat(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(64, 4)
+
+        def forward(self, X):
+            return self.linear(X).sum()
+
+    with pytest.raises(ValueError, match="must map a batch of n samples"):
+        SiameseEmbedder(module=Flat(), max_epochs=1).fit(X, y)
