@@ -29,8 +29,11 @@ SHARED_PARAMETERS_DOC = """\
         between L2-normalised embeddings (which lie in ``[0, 2]``). Ignored by
         ``loss='bce'``, which has no margin.
     mining : {{'batch_hard', 'semi_hard', 'all'}}, default='batch_hard'
-        Triplet selection inside each batch for ``loss='triplet'``; ignored by
-        the other losses.
+        Which pairs or triplets of a batch the loss learns from. Triplet:
+        each anchor's hardest triplet, semi-hard triplets, or all triplets
+        with a positive loss. bce: each anchor's hardest negative, or all
+        negatives (``'semi_hard'`` does not apply). Ignored by contrastive,
+        which always takes the negatives within its margin.
     module : torch.nn.Module class or instance, default=None
         The twin branch, mapping a batch of samples to a batch of embeddings.
         ``None`` picks :class:`~sksiamese.modules.MLPBranch` for ``(n, d)``
@@ -41,11 +44,16 @@ SHARED_PARAMETERS_DOC = """\
     embedding_dim : int, default=64
         Size of the embeddings of the default modules; a custom ``module``
         sets its own.
-    max_epochs : int, default=10
+    max_epochs : int, default=15
         Number of epochs. An epoch draws as many class-balanced batches as it
         takes to show about as many samples as the training set holds.
-    lr : float, default=1e-3
-        Learning rate.
+    lr : float, default=3e-3
+        Learning rate; with ``lr_schedule='onecycle'`` its peak.
+    lr_schedule : {{'onecycle', 'constant'}}, default='onecycle'
+        ``'onecycle'`` (Smith and Topin 2019) warms the learning rate up to
+        ``lr`` over the first 30% of the batches, then anneals it to almost
+        zero by the last batch of ``max_epochs``: fast, stable training with
+        little tuning. ``'constant'`` keeps ``lr`` throughout.
     classes_per_batch : int, default=32
         Classes in each training batch (P); at most the number of classes with
         two or more samples.
@@ -91,6 +99,7 @@ SHARED_CONSTRAINTS = {
     "embedding_dim": [Interval(Integral, 1, None, closed="left")],
     "max_epochs": [Interval(Integral, 1, None, closed="left")],
     "lr": [Interval(Real, 0, None, closed="neither")],
+    "lr_schedule": [StrOptions({"onecycle", "constant"})],
     "classes_per_batch": [Interval(Integral, 2, None, closed="left")],
     "samples_per_class": [Interval(Integral, 2, None, closed="left")],
     "batch_size": [Interval(Integral, 1, None, closed="left")],

@@ -111,8 +111,9 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         mining="batch_hard",
         module=None,
         embedding_dim=64,
-        max_epochs=10,
-        lr=1e-3,
+        max_epochs=15,
+        lr=3e-3,
+        lr_schedule="onecycle",
         classes_per_batch=32,
         samples_per_class=4,
         batch_size=256,
@@ -136,6 +137,7 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         self.embedding_dim = embedding_dim
         self.max_epochs = max_epochs
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.classes_per_batch = classes_per_batch
         self.samples_per_class = samples_per_class
         self.batch_size = batch_size

@@ -101,8 +101,9 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
         mining="batch_hard",
         module=None,
         embedding_dim=64,
-        max_epochs=10,
-        lr=1e-3,
+        max_epochs=15,
+        lr=3e-3,
+        lr_schedule="onecycle",
         classes_per_batch=32,
         samples_per_class=4,
         batch_size=256,
@@ -124,6 +125,7 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
         self.embedding_dim = embedding_dim
         self.max_epochs = max_epochs
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.classes_per_batch = classes_per_batch
         self.samples_per_class = samples_per_class
         self.batch_size = batch_size
@@ -174,20 +176,32 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
         others = random_state.choice(n_samples, min(n_samples, _CALIBRATION_ROWS), replace=False)
         sample = np.union1d(rows, others)
         embeddings = self._embed(X[sample])
-        if float(embeddings.std(0).max()) < 1e-6:
-            warnings.warn(
-                "Training collapsed: every sample has the same embedding, so "
-                "the embedder cannot tell classes apart. Lower `lr`, change "
-                "`margin`, or train longer.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
+        self._warn_if_collapsed(embeddings)
         sample_codes = torch.as_tensor(codes[sample])
         query_rows = torch.as_tensor(np.searchsorted(sample, rows))
         scores = leave_one_out_scores(
             self._similarity, embeddings, sample_codes, int(codes.max()) + 1, "nearest", query_rows
         )
         self.temperature_ = fit_temperature(scores.numpy(), codes[rows])
+
+    def _warn_if_collapsed(self, embeddings):
+        """Report the two faces of collapse: equal embeddings, loss at the margin."""
+        if float(embeddings.std(0).max()) < 1e-6:
+            problem = "every sample has the same embedding"
+        elif (
+            self.loss == "triplet" and abs(self.loss_curve_[-1] - self.margin) < 0.01 * self.margin
+        ):
+            # d(a, p) == d(a, n) for every triplet: the net maps classes on top
+            # of one another and the loss sits at exactly the margin.
+            problem = f"the triplet loss is stuck at the margin ({self.loss_curve_[-1]:.4f})"
+        else:
+            return
+        warnings.warn(
+            f"Training collapsed: {problem}, so the embedder cannot tell classes "
+            "apart. Lower `lr`, change `margin` or `mining`, or train longer.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
 
     def _embed(self, X):
         """Embeddings of validated ``X`` as a CPU float32 tensor (eval, no_grad)."""

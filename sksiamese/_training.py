@@ -4,7 +4,9 @@ import copy
 
 import numpy as np
 import torch
-from skorch.callbacks import EarlyStopping
+from skorch.callbacks import EarlyStopping, LRScheduler
+from skorch.dataset import Dataset
+from torch.optim.lr_scheduler import OneCycleLR
 
 from ._batches import ClassBalancedBatches, ClassHoldoutSplit
 from ._net import FiniteLoss, SiameseNet
@@ -26,14 +28,31 @@ def criterion_for(params, embedding_dim):
         return ContrastiveLoss, {"margin": params["margin"]}
     if params["loss"] == "triplet":
         return TripletLoss, {"margin": params["margin"], "mining": params["mining"]}
-    return BCEPairLoss, {"embedding_dim": embedding_dim}
+    if params["mining"] == "semi_hard":
+        raise ValueError("loss='bce' supports mining='batch_hard' or 'all', not 'semi_hard'.")
+    return BCEPairLoss, {"embedding_dim": embedding_dim, "mining": params["mining"]}
 
 
 def _prefixed(prefix, params):
     return {f"{prefix}__{k}": v for k, v in params.items()}
 
 
-def build_net(params, sample_shape, device, seeds):
+def _steps_per_epoch(params, X, codes, seeds):
+    """Training batches per epoch, after the validation split if there is one."""
+    dataset = Dataset(X, codes)
+    if params["early_stopping"]:
+        dataset, _ = ClassHoldoutSplit(params["validation_fraction"], seeds["split"])(dataset)
+    batches = ClassBalancedBatches(
+        dataset,
+        params["batch_size"],
+        classes_per_batch=params["classes_per_batch"],
+        samples_per_class=params["samples_per_class"],
+        seed=0,
+    )
+    return len(batches)
+
+
+def build_net(params, sample_shape, device, seeds, steps_per_epoch):
     """A ``SiameseNet`` for the estimator parameters ``params``.
 
     ``params`` is the dictionary of the estimator's shared parameters
@@ -52,6 +71,14 @@ def build_net(params, sample_shape, device, seeds):
         samples_per_class=params["samples_per_class"],
     )
     callbacks = [("finite_loss", FiniteLoss())]
+    if params["lr_schedule"] == "onecycle":
+        one_cycle = LRScheduler(
+            policy=OneCycleLR,
+            max_lr=params["lr"],
+            total_steps=params["max_epochs"] * steps_per_epoch,
+            step_every="batch",
+        )
+        callbacks.append(("lr_schedule", one_cycle))
     train_split = None
     if params["early_stopping"]:
         train_split = ClassHoldoutSplit(params["validation_fraction"], seeds["split"])
@@ -114,7 +141,8 @@ def train_net(params, X, codes, device, random_state):
     cuda = [torch.device(device).index or 0] if torch.device(device).type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(seeds["init"])
-        net = build_net(params, X.shape[1:], device, seeds)
+        steps_per_epoch = _steps_per_epoch(params, X, codes, seeds)
+        net = build_net(params, X.shape[1:], device, seeds, steps_per_epoch)
         net.initialize()
         dim = _output_dim(net, X)
         if params["loss"] == "bce" and dim != params["embedding_dim"]:

@@ -152,15 +152,32 @@ class BCEPairLoss(nn.Module):
     ----------
     embedding_dim : int
         Size of the embeddings the head compares.
+    mining : {'batch_hard', 'all'}, default='batch_hard'
+        Which negative pairs enter the loss. ``'all'``: every negative pair of
+        the batch, as Koch et al. sample them. ``'batch_hard'``: for each
+        anchor, the negative the head finds most similar. Averaged over all
+        negatives, the loss is dominated by pairs that are already easy, so
+        the head settles for a threshold that those satisfy and the embedding
+        learns little about the confusable classes; on Omniglot validation
+        alphabets this lifted 20-way one-shot accuracy from 35% to 74%
+        (``benchmarks/select_omniglot.py``).
     """
 
-    def __init__(self, embedding_dim):
+    def __init__(self, embedding_dim, mining="batch_hard"):
         super().__init__()
         self.head = KochHead(embedding_dim)
+        self.mining = mining
 
     def forward(self, embeddings, labels):
         logits = self.head(embeddings[:, None, :], embeddings[None, :, :])
         positive, negative = _pair_masks(labels)
         targets = positive.to(logits.dtype)
         losses = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
-        return 0.5 * (_masked_mean(losses, positive) + _masked_mean(losses, negative))
+        if self.mining == "all":
+            negative_loss = _masked_mean(losses, negative)
+        elif self.mining == "batch_hard":
+            hardest = logits.masked_fill(~negative, float("-inf")).argmax(1, keepdim=True)
+            negative_loss = _masked_mean(losses.gather(1, hardest)[:, 0], negative.any(1))
+        else:
+            raise ValueError(f"Unknown mining {self.mining!r} for the bce loss.")
+        return 0.5 * (_masked_mean(losses, positive) + negative_loss)

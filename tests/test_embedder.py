@@ -72,9 +72,9 @@ def test_module_instance_is_copied_not_trained_in_place(small):
 
 def test_routed_optimizer_parameters_reach_the_optimizer(small):
     X, y = small
-    embedder = SiameseEmbedder(optimizer=torch.optim.SGD, optimizer__momentum=0.5, max_epochs=1)
+    embedder = SiameseEmbedder(optimizer=torch.optim.SGD, optimizer__weight_decay=0.5, max_epochs=1)
     embedder.fit(X, y)
-    assert embedder.net_.optimizer_.param_groups[0]["momentum"] == 0.5
+    assert embedder.net_.optimizer_.param_groups[0]["weight_decay"] == 0.5
 
 
 def test_unknown_keyword_argument_is_refused_at_fit(small):

@@ -111,10 +111,28 @@ class Constant(torch.nn.Module):
         return self.linear(X) * 0 + 1
 
 
-def test_collapsed_training_is_reported(small):
+@pytest.mark.parametrize("loss", ["contrastive", "triplet", "bce"])
+def test_equal_embeddings_are_reported(small, loss):
     X, y = small
-    with pytest.warns(ConvergenceWarning, match="Training collapsed"):
-        SiameseEmbedder(module=Constant, max_epochs=1).fit(X, y)
+    with pytest.warns(ConvergenceWarning, match="every sample has the same embedding"):
+        SiameseEmbedder(module=Constant, loss=loss, max_epochs=1).fit(X, y)
+
+
+class Scaled(torch.nn.Module):
+    """Embeddings shrunk to almost nothing: all distances are about zero."""
+
+    def __init__(self, n_features=64):
+        super().__init__()
+        self.linear = torch.nn.Linear(n_features, 4)
+
+    def forward(self, X):
+        return self.linear(X) * 1e-4
+
+
+def test_triplet_loss_stuck_at_the_margin_is_reported(small):
+    X, y = small
+    with pytest.warns(ConvergenceWarning, match="stuck at the margin"):
+        SiameseEmbedder(module=Scaled, lr=1e-9, max_epochs=1, margin=0.5).fit(X, y)
 
 
 def test_module_with_wrong_output_shape(small):
@@ -130,3 +148,9 @@ def test_module_with_wrong_output_shape(small):
 
     with pytest.raises(ValueError, match="must map a batch of n samples"):
         SiameseEmbedder(module=Flat(), max_epochs=1).fit(X, y)
+
+
+def test_semi_hard_mining_does_not_apply_to_bce(small):
+    X, y = small
+    with pytest.raises(ValueError, match="bce.*semi_hard"):
+        SiameseEmbedder(loss="bce", mining="semi_hard", max_epochs=1).fit(X, y)

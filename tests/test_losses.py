@@ -44,14 +44,21 @@ EXPECTED = {
         (softplus(0.5) + softplus(2.1)) / 2
         + (softplus(0.1) + softplus(-0.1) + softplus(-2.5) + softplus(-1.5)) / 4
     ),
+    # The same positives; each anchor's most similar negative instead: 0.1
+    # for anchors 0 and 2, -0.1 for anchor 1, -1.5 for anchor 3.
+    "bce_batch_hard": 0.5
+    * (
+        (softplus(0.5) + softplus(2.1)) / 2
+        + (2 * softplus(0.1) + softplus(-0.1) + softplus(-1.5)) / 4
+    ),
 }
 
 
 def make_loss(name, dtype=torch.float64):
     if name == "contrastive":
         return ContrastiveLoss(margin=1.0)
-    if name == "bce":
-        loss = BCEPairLoss(embedding_dim=1).to(dtype)
+    if name.startswith("bce"):
+        loss = BCEPairLoss(embedding_dim=1, mining=name[4:] or "all").to(dtype)
         with torch.no_grad():
             loss.head.raw_weight.fill_(math.log(math.e - 1))  # softplus -> weight 1
             loss.head.bias.fill_(0.5)
@@ -89,7 +96,10 @@ def test_gradients_agree_with_finite_differences(name):
     generator = torch.Generator().manual_seed(0)
     embeddings = torch.randn(8, 3, dtype=torch.float64, generator=generator, requires_grad=True)
     labels = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
-    loss = BCEPairLoss(3).to(torch.float64) if name == "bce" else make_loss(name)
+    if name.startswith("bce"):
+        loss = BCEPairLoss(3, mining=name[4:] or "all").to(torch.float64)
+    else:
+        loss = make_loss(name)
     assert torch.autograd.gradcheck(lambda e: loss(e, labels), (embeddings,))
 
 

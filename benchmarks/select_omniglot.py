@@ -1,0 +1,58 @@
+"""Choose defaults on validation alphabets, never on the official runs.
+
+Trains a :class:`SiameseEmbedder` on ``background_small1`` (rotations as extra
+classes, 28x28) and measures 20-way 1-shot accuracy in 200 within-alphabet
+episodes on the alphabets of ``background_small2`` that ``background_small1``
+lacks (Japanese katakana, Sanskrit, Tagalog). The evaluation alphabets, from
+which the 20 official runs are drawn, are not touched.
+
+Run: ``python benchmarks/select_omniglot.py '{"loss": "bce", "max_epochs": 15}' ...``
+(each argument is one candidate's parameters as JSON).
+"""
+
+import argparse
+import json
+import time
+
+import numpy as np
+from _omniglot_data import data_home
+
+from sksiamese import SiameseEmbedder
+from sksiamese.datasets import fetch_omniglot
+from sksiamese.metrics import one_shot_accuracy
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("candidates", nargs="+", help="parameters as JSON objects")
+    parser.add_argument("--data-home")
+    args = parser.parse_args()
+    home = data_home(args.data_home)
+    train = fetch_omniglot("background_small1", data_home=home, image_size=28, rotations=True)
+    valid = fetch_omniglot("background_small2", data_home=home, image_size=28)
+    unseen = ~np.isin(valid.alphabet, np.unique(train.alphabet))
+    for candidate in args.candidates:
+        params = json.loads(candidate)
+        start = time.perf_counter()
+        embedder = SiameseEmbedder(random_state=0, **params).fit(train.data, train.target)
+        seconds = time.perf_counter() - start
+        result = one_shot_accuracy(
+            embedder,
+            valid.data[unseen],
+            valid.target[unseen],
+            n_way=20,
+            k_shot=1,
+            n_queries=1,
+            n_episodes=200,
+            groups=valid.alphabet[unseen],
+            random_state=0,
+        )
+        print(
+            f"{candidate}: validation 20-way 1-shot {result.mean:.1%} +/- {result.ci95:.1%}, "
+            f"fit {seconds:.0f} s, final loss {embedder.loss_curve_[-1]:.3f}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""Evaluation of similarity models: N-way K-shot episodes and verification.
+
+One-shot learning is judged on classes the model never saw. An episode draws
+``n_way`` such classes, enrols ``k_shot`` examples of each in a
+:class:`~sksiamese.OneShotClassifier` around the frozen embedder (no
+retraining), and classifies ``n_queries`` other examples of each.
+"""
+
+import numpy as np
+from sklearn.base import is_classifier
+from sklearn.frozen import FrozenEstimator
+from sklearn.metrics import roc_curve
+from sklearn.utils import Bunch, check_random_state
+from sklearn.utils.validation import check_consistent_length
+
+from ._classifier import OneShotClassifier
+
+__all__ = ["equal_error_rate", "make_one_shot_scorer", "one_shot_accuracy"]
+
+
+def _frozen_one_shot(estimator):
+    """A one-shot classifier that reuses the trained embedding of ``estimator``."""
+    if hasattr(estimator, "embedder_"):
+        embedder, aggregation = estimator.embedder_, estimator.aggregation
+    elif hasattr(estimator, "transform") and not is_classifier(estimator):
+        embedder, aggregation = estimator, "prototype"
+    else:
+        raise TypeError(
+            "estimator must be a fitted embedder (with transform) or a fitted "
+            f"OneShotClassifier; got {type(estimator).__name__}."
+        )
+    return OneShotClassifier(embedder=FrozenEstimator(embedder), aggregation=aggregation)
+
+
+def _episodes(y, groups, n_way, k_shot, n_queries, n_episodes, rng):
+    """Index arrays ``(support, query)`` of each episode."""
+    classes, codes = np.unique(y, return_inverse=True)
+    counts = np.bincount(codes)
+    eligible = counts >= k_shot + n_queries
+    class_groups = np.zeros(len(classes), dtype=int)
+    if groups is not None:
+        class_groups = np.unique(np.asarray(groups), return_inverse=True)[1][
+            np.unique(codes, return_index=True)[1]
+        ]
+    pools = [np.flatnonzero(eligible & (class_groups == g)) for g in np.unique(class_groups)]
+    pools = [pool for pool in pools if len(pool) >= n_way]
+    if not pools:
+        raise ValueError(
+            f"No {'group' if groups is not None else 'set'} has {n_way} classes with "
+            f"at least k_shot + n_queries = {k_shot + n_queries} samples each."
+        )
+    for _ in range(n_episodes):
+        pool = pools[rng.randint(len(pools))]
+        support, query = [], []
+        for c in rng.choice(pool, n_way, replace=False):
+            members = rng.permutation(np.flatnonzero(codes == c))
+            support.extend(members[:k_shot])
+            query.extend(members[k_shot : k_shot + n_queries])
+        yield np.array(support), np.array(query)
+
+
+def one_shot_accuracy(
+    estimator,
+    X,
+    y,
+    *,
+    n_way=5,
+    k_shot=1,
+    n_queries=5,
+    n_episodes=100,
+    groups=None,
+    random_state=None,
+):
+    """Accuracy of N-way K-shot episodes on classes the estimator never saw.
+
+    Parameters
+    ----------
+    estimator : fitted SiameseEmbedder, OneShotClassifier or transformer
+        Its embedding is frozen; only the support sets are enrolled.
+    X : array-like of shape (n_samples, ...)
+        Samples of classes not used in training.
+    y : array-like of shape (n_samples,)
+        Their classes.
+    n_way : int, default=5
+        Classes per episode.
+    k_shot : int, default=1
+        Support examples per class.
+    n_queries : int, default=5
+        Query examples per class.
+    n_episodes : int, default=100
+        Number of episodes.
+    groups : array-like of shape (n_samples,), default=None
+        If given, each episode draws its classes from one group, as Omniglot's
+        within-alphabet runs do (``groups=alphabet``).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the episodes.
+
+    Returns
+    -------
+    result : Bunch
+        ``mean``: mean accuracy over episodes; ``ci95``: half-width of its
+        95% normal interval; ``interval``: ``(mean - ci95, mean + ci95)``;
+        ``episode_scores``: each episode's accuracy.
+    """
+    check_consistent_length(X, y)
+    y = np.asarray(y)
+    rng = check_random_state(random_state)
+    one_shot = _frozen_one_shot(estimator)
+    scores = np.array(
+        [
+            one_shot.fit(X[support], y[support]).score(X[query], y[query])
+            for support, query in _episodes(y, groups, n_way, k_shot, n_queries, n_episodes, rng)
+        ]
+    )
+    ci95 = 1.96 * scores.std(ddof=1) / np.sqrt(len(scores)) if len(scores) > 1 else np.nan
+    mean = float(scores.mean())
+    return Bunch(
+        mean=mean, ci95=float(ci95), interval=(mean - ci95, mean + ci95), episode_scores=scores
+    )
+
+
+def make_one_shot_scorer(*, n_way=5, k_shot=1, n_queries=5, n_episodes=50, random_state=0):
+    """A scorer of one-shot accuracy, for ``GridSearchCV(scoring=...)``.
+
+    Use it with class-disjoint splits, for example ``GroupKFold`` with
+    ``groups=y``, so that every test fold holds classes the fitted estimator
+    never saw: the search then selects for one-shot generalisation, not for
+    recognising training classes. The episodes are seeded by
+    ``random_state``, so every candidate is scored on the same episodes.
+
+    Parameters
+    ----------
+    n_way, k_shot, n_queries, n_episodes : int
+        As in :func:`one_shot_accuracy`.
+    random_state : int, default=0
+        Seeds the episodes.
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y)`` returns the mean episode accuracy.
+    """
+
+    def one_shot_scorer(estimator, X, y):
+        n_classes = len(np.unique(y))
+        return one_shot_accuracy(
+            estimator,
+            X,
+            y,
+            n_way=min(n_way, n_classes),
+            k_shot=k_shot,
+            n_queries=n_queries,
+            n_episodes=n_episodes,
+            random_state=random_state,
+        ).mean
+
+    return one_shot_scorer
+
+
+def equal_error_rate(y_true, y_score):
+    """Equal error rate of a verification score.
+
+    The rate at the threshold where false accepts (different pairs scored as
+    same) and false rejects (same pairs scored as different) are equal,
+    interpolated on the ROC curve.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_pairs,)
+        1 for pairs of the same class, 0 otherwise.
+    y_score : array-like of shape (n_pairs,)
+        Higher means more alike, such as ``SiameseEmbedder.pair_score``.
+
+    Returns
+    -------
+    eer : float
+    """
+    false_accept, true_accept, _ = roc_curve(y_true, y_score)
+    false_reject = 1 - true_accept
+    crossing = np.flatnonzero(false_accept >= false_reject)[0]
+    if crossing == 0:
+        return float(false_accept[0])
+    # Interpolate linearly between the last point before and the first after.
+    a0, a1 = false_accept[crossing - 1], false_accept[crossing]
+    r0, r1 = false_reject[crossing - 1], false_reject[crossing]
+    t = (r0 - a0) / ((a1 - a0) - (r1 - r0))
+    return float(a0 + t * (a1 - a0))

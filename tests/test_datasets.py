@@ -1,0 +1,111 @@
+"""Loaders on a temporary data_home holding copies of the shared Omniglot files."""
+
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sksiamese.datasets import fetch_omniglot, fetch_omniglot_runs, get_data_home
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "omniglot"
+FILES = ["images_background_small1.zip", "images_background_small2.zip", "all_runs.zip"]
+
+pytestmark = pytest.mark.skipif(
+    not all((SHARED / name).exists() for name in FILES), reason="needs ../shared/data/omniglot"
+)
+
+
+@pytest.fixture(scope="module")
+def data_home(tmp_path_factory):
+    home = tmp_path_factory.mktemp("data_home")
+    (home / "omniglot").mkdir()
+    for name in FILES:
+        shutil.copy(SHARED / name, home / "omniglot" / name)
+    return home
+
+
+def test_background_small1_at_28_pixels(data_home):
+    omniglot = fetch_omniglot(
+        "background_small1", data_home=data_home, download_if_missing=False, image_size=28
+    )
+    assert omniglot.data.shape == (2720, 28, 28)
+    assert omniglot.data.dtype == np.float32
+    assert omniglot.data.min() == 0.0 and omniglot.data.max() == 1.0
+    assert omniglot.data.mean() < 0.2  # ink = 1 on paper = 0: mostly zeros
+    assert len(np.unique(omniglot.target)) == 136
+    assert set(np.unique(omniglot.alphabet)) == {
+        "Balinese",
+        "Early_Aramaic",
+        "Greek",
+        "Korean",
+        "Latin",
+    }
+    assert omniglot.target[0] == "Balinese/character01"
+    np.testing.assert_array_equal(np.unique(omniglot.drawer), np.arange(1, 21))
+    assert "Omniglot" in omniglot.DESCR
+
+
+def test_full_size_images_and_return_X_y(data_home):
+    X, y = fetch_omniglot("background_small2", data_home=data_home, return_X_y=True)
+    assert X.shape == (3120, 105, 105) and y.shape == (3120,)
+
+
+def test_arrays_are_cached_beside_the_zip(data_home):
+    fetch_omniglot("background_small1", data_home=data_home, image_size=20)
+    cache = data_home / "omniglot" / "images_background_small1_20.npz"
+    assert cache.exists()
+    again = fetch_omniglot("background_small1", data_home=data_home, image_size=20)
+    assert again.data.shape == (2720, 20, 20)
+
+
+def test_the_twenty_official_runs(data_home):
+    runs = fetch_omniglot_runs(data_home=data_home, download_if_missing=False, image_size=28)
+    assert len(runs) == 20
+    for run in runs:
+        assert run.support_data.shape == run.query_data.shape == (20, 28, 28)
+        assert len(set(run.support_target)) == 20
+        assert set(run.query_target) == set(run.support_target)
+    # Run 1's first query is a drawing of class 8 (its class_labels.txt).
+    assert runs[0].query_target[0] == "class08"
+
+
+def test_missing_file_names_the_file_and_its_url(tmp_path):
+    with pytest.raises(OSError, match=r"images_evaluation\.zip.*github\.com/brendenlake"):
+        fetch_omniglot("evaluation", data_home=tmp_path, download_if_missing=False)
+
+
+def test_corrupt_file_is_caught_by_its_checksum(tmp_path):
+    (tmp_path / "omniglot").mkdir()
+    with zipfile.ZipFile(tmp_path / "omniglot" / "images_background_small1.zip", "w") as archive:
+        archive.writestr("images_background_small1/Greek/character01/0001_01.png", b"not a png")
+    with pytest.raises(OSError, match="corrupt.*SHA256"):
+        fetch_omniglot("background_small1", data_home=tmp_path, download_if_missing=False)
+
+
+def test_bad_arguments(data_home):
+    with pytest.raises(ValueError, match="subset must be one of"):
+        fetch_omniglot("training", data_home=data_home)
+    with pytest.raises(ValueError, match="image_size"):
+        fetch_omniglot("background_small1", data_home=data_home, image_size=0)
+
+
+def test_data_home_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("SKSIAMESE_DATA", str(tmp_path / "cache"))
+    assert get_data_home() == tmp_path / "cache"
+    assert (tmp_path / "cache").is_dir()
+
+
+def test_rotations_are_new_classes(data_home):
+    upright = fetch_omniglot("background_small1", data_home=data_home, image_size=28)
+    rotated = fetch_omniglot(
+        "background_small1", data_home=data_home, image_size=28, rotations=True
+    )
+    n = len(upright.data)
+    assert rotated.data.shape == (4 * n, 28, 28)
+    assert len(np.unique(rotated.target)) == 4 * len(np.unique(upright.target))
+    np.testing.assert_array_equal(rotated.data[:n], upright.data)
+    np.testing.assert_array_equal(rotated.data[n : 2 * n], np.rot90(upright.data, 1, axes=(1, 2)))
+    assert rotated.target[n] == upright.target[0] + "/rot90"
+    np.testing.assert_array_equal(rotated.alphabet[n : 2 * n], upright.alphabet)
