@@ -55,14 +55,15 @@ def plain_loop(X, codes, loss_fn, epochs):
 def pml_loss(name):
     from pytorch_metric_learning import losses, miners
 
+    # Batch-hard mining for both, as sksiamese's defaults.
+    miner = miners.BatchHardMiner()
     if name == "triplet":
-        loss, miner = losses.TripletMarginLoss(margin=MARGIN), miners.BatchHardMiner()
+        loss = losses.TripletMarginLoss(margin=MARGIN)
     else:
-        loss, miner = losses.ContrastiveLoss(pos_margin=0, neg_margin=MARGIN), None
+        loss = losses.ContrastiveLoss(pos_margin=0, neg_margin=MARGIN)
 
     def loss_fn(embeddings, labels):
-        pairs = miner(embeddings, labels) if miner else None
-        return loss(embeddings, labels, pairs)
+        return loss(embeddings, labels, miner(embeddings, labels))
 
     return loss_fn
 

@@ -31,9 +31,9 @@ SHARED_PARAMETERS_DOC = """\
     mining : {{'batch_hard', 'semi_hard', 'all'}}, default='batch_hard'
         Which pairs or triplets of a batch the loss learns from. Triplet:
         each anchor's hardest triplet, semi-hard triplets, or all triplets
-        with a positive loss. bce: each anchor's hardest negative, or all
-        negatives (``'semi_hard'`` does not apply). Ignored by contrastive,
-        which always takes the negatives within its margin.
+        with a positive loss. Contrastive: each anchor's farthest positive and
+        closest negative, or all pairs. bce: each anchor's hardest negative,
+        or all negatives. ``'semi_hard'`` applies to the triplet loss only.
     module : torch.nn.Module class or instance, default=None
         The twin branch, mapping a batch of samples to a batch of embeddings.
         ``None`` picks :class:`~sksiamese.modules.MLPBranch` for ``(n, d)``
@@ -82,7 +82,8 @@ SHARED_PARAMETERS_DOC = """\
         scale, translation; :class:`~sksiamese.augmentation.RandomAffine`, as
         in Koch et al.), drawn anew at each batch. Images only.
     verbose : int, default=0
-        ``0`` prints nothing; ``1`` prints skorch's table of epochs.
+        ``0`` prints nothing; ``1`` prints skorch's table of epochs (losses,
+        duration) and a progress bar over the batches of each epoch.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch sampling and the validation split.
         The same integer and data give identical embeddings on the CPU.

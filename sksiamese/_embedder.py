@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 from ._base import SHARED_PARAMETERS_DOC, SiameseBase, resolve_device, validate_samples
 from ._batches import can_form_positive_pair
+from ._persistence import load_weights, save_weights
 from ._scoring import class_scores, fit_temperature, leave_one_out_scores
 from ._training import train_net
 
@@ -315,6 +316,47 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
             query_index=torch.as_tensor(rows),
         )
         return float((scores.argmax(1).numpy() == codes[rows]).mean())
+
+    def save_weights(self, path):
+        """Save the trained weights to a file that loads without unpickling.
+
+        The file holds tensors and plain numbers only, so
+        :meth:`load_weights` reads it with ``torch.load(weights_only=True)``,
+        which cannot run code from the file (``pickle`` can). Use it to share
+        a model with people who should not have to trust you.
+
+        Parameters
+        ----------
+        path : str or path-like
+        """
+        check_is_fitted(self)
+        save_weights(self, path)
+
+    def load_weights(self, path):
+        """Restore a trained embedder from :meth:`save_weights`'s file.
+
+        Create the embedder with the parameters it was trained with (the
+        architecture comes from them); no ``fit`` is needed. Weights saved on
+        a GPU load on a CPU-only machine.
+
+        Parameters
+        ----------
+        path : str or path-like
+
+        Returns
+        -------
+        self : SiameseEmbedder
+            The embedder, ready to ``transform``.
+        """
+        self._validate_params()
+        net, state = load_weights(self, path, self._shared_params(), resolve_device(self.device))
+        self.net_ = net
+        self.sample_shape_ = tuple(state["sample_shape"])
+        self.n_features_in_ = state["n_features_in"]
+        self.temperature_ = state["temperature"]
+        self.loss_curve_ = state["loss_curve"]
+        self.n_iter_ = len(self.loss_curve_)
+        return self
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -4,7 +4,7 @@ import copy
 
 import numpy as np
 import torch
-from skorch.callbacks import EarlyStopping, LRScheduler
+from skorch.callbacks import EarlyStopping, LRScheduler, ProgressBar
 from skorch.dataset import Dataset
 from torch.optim.lr_scheduler import OneCycleLR
 
@@ -24,13 +24,14 @@ def default_module(sample_shape, embedding_dim):
 
 def criterion_for(params, embedding_dim):
     """The loss class named by ``params['loss']`` and its arguments."""
-    if params["loss"] == "contrastive":
-        return ContrastiveLoss, {"margin": params["margin"]}
-    if params["loss"] == "triplet":
-        return TripletLoss, {"margin": params["margin"], "mining": params["mining"]}
-    if params["mining"] == "semi_hard":
-        raise ValueError("loss='bce' supports mining='batch_hard' or 'all', not 'semi_hard'.")
-    return BCEPairLoss, {"embedding_dim": embedding_dim, "mining": params["mining"]}
+    loss, mining = params["loss"], params["mining"]
+    if loss == "triplet":
+        return TripletLoss, {"margin": params["margin"], "mining": mining}
+    if mining == "semi_hard":
+        raise ValueError(f"loss={loss!r} supports mining='batch_hard' or 'all', not 'semi_hard'.")
+    if loss == "contrastive":
+        return ContrastiveLoss, {"margin": params["margin"], "mining": mining}
+    return BCEPairLoss, {"embedding_dim": embedding_dim, "mining": mining}
 
 
 def _prefixed(prefix, params):
@@ -85,6 +86,9 @@ def build_net(params, sample_shape, device, seeds, steps_per_epoch):
         callbacks.append(
             ("early_stopping", EarlyStopping(patience=params["n_iter_no_change"], load_best=True))
         )
+    if params["verbose"]:
+        # skorch's PrintLog prints the epoch table whenever verbose is set.
+        callbacks.append(("progress_bar", ProgressBar(batches_per_epoch="auto")))
     augmentation = None
     if params["augment"]:
         if len(sample_shape) == 1:

@@ -55,28 +55,40 @@ class ContrastiveLoss(nn.Module):
     """Contrastive loss of Hadsell, Chopra and LeCun (2006) on in-batch pairs.
 
     Positive pairs are pulled together by ``d**2``; negative pairs closer than
-    ``margin`` are pushed apart by ``(margin - d)**2``. The two halves are
-    averaged separately and summed, so the many negative pairs of a batch do not
-    drown the few positive ones; negatives already beyond the margin are left
-    out of their average, which keeps their gradient from vanishing as training
-    progresses.
+    ``margin`` are pushed apart by ``(margin - d)**2``.
 
     Parameters
     ----------
     margin : float, default=1.0
         Distance beyond which a negative pair costs nothing.
+    mining : {'batch_hard', 'all'}, default='batch_hard'
+        ``'all'``: the mean over positive pairs plus the mean over the negative
+        pairs within the margin (averaged apart, so the many negatives of a
+        batch do not drown the few positives). ``'batch_hard'``: for each
+        anchor, its farthest positive and its closest negative only. On
+        Omniglot validation alphabets, 20-way one-shot accuracy rose from 68%
+        to 77% with ``'batch_hard'`` (``benchmarks/select_omniglot.py``): the
+        mean over all pairs is dominated by pairs already in place.
     """
 
-    def __init__(self, margin=1.0):
+    def __init__(self, margin=1.0, mining="batch_hard"):
         super().__init__()
         self.margin = margin
+        self.mining = mining
 
     def forward(self, embeddings, labels):
         distances = pairwise_distances(embeddings)
         positive, negative = _pair_masks(labels)
-        pull = _masked_mean(distances.pow(2), positive)
-        push = F.relu(self.margin - distances).pow(2)
-        return pull + _masked_mean(push, negative & (push > 0))
+        if self.mining == "all":
+            pull = _masked_mean(distances.pow(2), positive)
+            push = F.relu(self.margin - distances).pow(2)
+            return pull + _masked_mean(push, negative & (push > 0))
+        if self.mining == "batch_hard":
+            farthest = distances.masked_fill(~positive, float("-inf")).amax(1)
+            closest = distances.masked_fill(~negative, float("inf")).amin(1)
+            losses = farthest.pow(2) + F.relu(self.margin - closest).pow(2)
+            return _masked_mean(losses, positive.any(1) & negative.any(1))
+        raise ValueError(f"Unknown mining {self.mining!r} for the contrastive loss.")
 
 
 class TripletLoss(nn.Module):

@@ -9,13 +9,18 @@ retraining), and classifies ``n_queries`` other examples of each.
 import numpy as np
 from sklearn.base import is_classifier
 from sklearn.frozen import FrozenEstimator
-from sklearn.metrics import roc_curve
+from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils.validation import check_consistent_length
 
 from ._classifier import OneShotClassifier
 
-__all__ = ["equal_error_rate", "make_one_shot_scorer", "one_shot_accuracy"]
+__all__ = [
+    "equal_error_rate",
+    "make_one_shot_scorer",
+    "one_shot_accuracy",
+    "verification_metrics",
+]
 
 
 def _frozen_one_shot(estimator):
@@ -185,3 +190,25 @@ def equal_error_rate(y_true, y_score):
     r0, r1 = false_reject[crossing - 1], false_reject[crossing]
     t = (r0 - a0) / ((a1 - a0) - (r1 - r0))
     return float(a0 + t * (a1 - a0))
+
+
+def verification_metrics(estimator, pairs, y_same):
+    """ROC AUC and equal error rate of an estimator's pair scores.
+
+    Parameters
+    ----------
+    estimator : fitted SiameseEmbedder, or any estimator with ``pair_score``
+    pairs : array-like of shape (n_pairs, 2, *sample_shape)
+    y_same : array-like of shape (n_pairs,)
+        1 where the two samples share a class, else 0.
+
+    Returns
+    -------
+    result : Bunch
+        ``roc_auc`` and ``equal_error_rate``.
+    """
+    scores = estimator.pair_score(pairs)
+    return Bunch(
+        roc_auc=float(roc_auc_score(y_same, scores)),
+        equal_error_rate=equal_error_rate(y_same, scores),
+    )

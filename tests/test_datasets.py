@@ -109,3 +109,22 @@ def test_rotations_are_new_classes(data_home):
     np.testing.assert_array_equal(rotated.data[n : 2 * n], np.rot90(upright.data, 1, axes=(1, 2)))
     assert rotated.target[n] == upright.target[0] + "/rot90"
     np.testing.assert_array_equal(rotated.alphabet[n : 2 * n], upright.alphabet)
+
+
+def test_download_checks_the_digest_and_caches_the_file(tmp_path, monkeypatch):
+    from sksiamese import datasets
+
+    monkeypatch.setitem(datasets._URLS, "runs", (SHARED / "all_runs.zip").as_uri())
+    runs = fetch_omniglot_runs(data_home=tmp_path, image_size=14)
+    assert (tmp_path / "omniglot" / "all_runs.zip").exists()
+    assert runs[0].support_data.shape == (20, 14, 14)
+
+
+def test_a_corrupt_download_is_refused_and_removed(tmp_path, monkeypatch):
+    from sksiamese import datasets
+
+    wrong = SHARED / "images_background_small2.zip"  # not the runs file
+    monkeypatch.setitem(datasets._URLS, "runs", wrong.as_uri())
+    with pytest.raises(OSError, match="corrupt"):
+        fetch_omniglot_runs(data_home=tmp_path)
+    assert list((tmp_path / "omniglot").iterdir()) == []

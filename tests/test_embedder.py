@@ -226,3 +226,17 @@ def test_inference_runs_in_eval_mode_without_grad_in_batches(small):
     seen = embedder.net_.module_.seen
     assert [n for _, _, n in seen] == [64, 64, len(X) - 128]
     assert not any(training or grad for training, grad, _ in seen)
+
+
+def test_verbose_prints_the_epoch_table_and_a_progress_bar(small, capsys):
+    X, y = small
+    SiameseEmbedder(max_epochs=2, verbose=1, random_state=0).fit(X, y)
+    out, err = capsys.readouterr()
+    assert "train_loss" in out and "dur" in out
+    assert "it/s" in err or "s/it" in err  # tqdm's bar
+
+
+def test_verbose_zero_prints_nothing(small, capsys):
+    X, y = small
+    SiameseEmbedder(max_epochs=2, verbose=0, random_state=0).fit(X, y)
+    assert capsys.readouterr() == ("", "")

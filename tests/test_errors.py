@@ -150,7 +150,8 @@ def test_module_with_wrong_output_shape(small):
         SiameseEmbedder(module=Flat(), max_epochs=1).fit(X, y)
 
 
-def test_semi_hard_mining_does_not_apply_to_bce(small):
+@pytest.mark.parametrize("loss", ["contrastive", "bce"])
+def test_semi_hard_mining_applies_to_triplet_only(small, loss):
     X, y = small
-    with pytest.raises(ValueError, match="bce.*semi_hard"):
-        SiameseEmbedder(loss="bce", mining="semi_hard", max_epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match=f"{loss}.*semi_hard"):
+        SiameseEmbedder(loss=loss, mining="semi_hard", max_epochs=1).fit(X, y)

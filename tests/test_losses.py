@@ -27,7 +27,10 @@ def softplus(x):
 EXPECTED = {
     # Positive pairs pull by d**2: (1 + 6.76) / 2. Negatives within the margin
     # push by (1 - d)**2: only (0, 2) and (1, 2), 0.36 and 0.16.
-    "contrastive": (1 + 6.76) / 2 + (0.36 + 0.16) / 2,
+    "contrastive_all": (1 + 6.76) / 2 + (0.36 + 0.16) / 2,
+    # Each anchor's farthest positive squared plus (1 - closest negative)**2:
+    # (1 + 0.36) + (1 + 0.16) + (6.76 + 0.36) + (6.76 + 0), over 4.
+    "contrastive_batch_hard": (1.36 + 1.16 + 7.12 + 6.76) / 4,
     # Each anchor: farthest positive minus closest negative plus margin:
     # (1 - 0.4 + 1) + (1 - 0.6 + 1) + (2.6 - 0.4 + 1) + (2.6 - 2 + 1), over 4.
     "batch_hard": (1.6 + 1.4 + 3.2 + 1.6) / 4,
@@ -55,8 +58,8 @@ EXPECTED = {
 
 
 def make_loss(name, dtype=torch.float64):
-    if name == "contrastive":
-        return ContrastiveLoss(margin=1.0)
+    if name.startswith("contrastive"):
+        return ContrastiveLoss(margin=1.0, mining=name.split("_", 1)[1])
     if name.startswith("bce"):
         loss = BCEPairLoss(embedding_dim=1, mining=name[4:] or "all").to(dtype)
         with torch.no_grad():
@@ -78,7 +81,7 @@ def test_loss_matches_hand_worked_value(name, dtype):
 def test_contrastive_gradient_matches_hand_worked_value():
     # d/dx of 0.25 * [2 (x1-x0)^2 + 2 (x3-x2)^2] + 0.25 * [2 (1-x2+x0)^2 + 2 (1-x1+x2)^2]
     x = points()
-    ContrastiveLoss(margin=1.0)(x, LABELS).backward()
+    ContrastiveLoss(margin=1.0, mining="all")(x, LABELS).backward()
     expected = torch.tensor([[-0.4], [0.6], [-2.8], [2.6]], dtype=torch.float64)
     torch.testing.assert_close(x.grad, expected)
 
@@ -105,7 +108,7 @@ def test_gradients_agree_with_finite_differences(name):
 
 @pytest.mark.parametrize("mining", ["batch_hard", "semi_hard", "all"])
 def test_triplet_batch_without_positive_pair_gives_zero_with_a_graph(mining):
-    # Contrastive and bce still learn from the negative pairs of such a batch.
+    # Contrastive ('all') and bce still learn from the negatives of such a batch.
     x = points()
     value = TripletLoss(margin=1.0, mining=mining)(x, torch.tensor([0, 1, 2, 3]))
     assert value.item() == 0.0

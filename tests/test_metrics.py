@@ -68,3 +68,18 @@ def test_scorer_selects_on_unseen_classes_in_grid_search(small):
 )
 def test_equal_error_rate(scores, expected):
     assert equal_error_rate([0, 0, 1, 1], scores) == pytest.approx(expected)
+
+
+def test_verification_metrics_of_an_embedder(small):
+    from sksiamese import SiameseEmbedder
+    from sksiamese.metrics import verification_metrics
+
+    X, y = small
+    embedder = SiameseEmbedder(max_epochs=5, random_state=0).fit(X, y)
+    rng = np.random.default_rng(0)
+    first, second = rng.integers(len(X), size=(2, 400))
+    pairs = np.stack([X[first], X[second]], axis=1)
+    same = (y[first] == y[second]).astype(int)
+    result = verification_metrics(embedder, pairs, same)
+    assert result.roc_auc > 0.9
+    assert 0 <= result.equal_error_rate < 0.2

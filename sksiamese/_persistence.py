@@ -1,0 +1,49 @@
+"""Saving and loading a trained embedder's weights without pickle.
+
+``pickle``/``joblib`` round trips are exact but unpickling runs code from the
+file. These files hold only tensors and plain values, so they load with
+``torch.load(weights_only=True)``, which refuses anything else.
+"""
+
+import torch
+
+from ._training import build_net
+
+
+def save_weights(embedder, path):
+    """Write the twin branch, the loss's weights and the fitted plain values."""
+    state = {
+        "format": "sksiamese-weights-1",
+        "module": embedder.net_.module_.state_dict(),
+        "criterion": embedder.net_.criterion_.state_dict(),
+        "sample_shape": list(embedder.sample_shape_),
+        "n_features_in": int(embedder.n_features_in_),
+        "temperature": float(embedder.temperature_),
+        "loss_curve": [float(v) for v in embedder.loss_curve_],
+    }
+    head = getattr(embedder.net_.criterion_, "head", None)
+    if head is not None:
+        state["head_dim"] = int(head.raw_weight.shape[0])
+    torch.save(state, path)
+
+
+def load_weights(embedder, path, params, device):
+    """Rebuild the net from ``params`` and fill it with the saved weights."""
+    state = torch.load(path, map_location=device, weights_only=True)
+    if state.get("format") != "sksiamese-weights-1":
+        raise ValueError(f"{path} is not a file written by SiameseEmbedder.save_weights.")
+    sample_shape = tuple(state["sample_shape"])
+    seeds = dict.fromkeys(("init", "train", "valid", "split", "augment"), 0)
+    net = build_net(params, sample_shape, device, seeds, steps_per_epoch=1)
+    if params["loss"] == "bce":
+        net.set_params(criterion__embedding_dim=state["head_dim"])
+    net.initialize()
+    try:
+        net.module_.load_state_dict(state["module"])
+        net.criterion_.load_state_dict(state["criterion"])
+    except RuntimeError as error:
+        raise ValueError(
+            f"The weights in {path} do not fit this estimator's network; create "
+            f"it with the parameters it was trained with. ({error})"
+        ) from error
+    return net, state

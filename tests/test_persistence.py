@@ -1,0 +1,52 @@
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import torch
+
+from sksiamese import OneShotClassifier, SiameseEmbedder
+
+
+@pytest.mark.parametrize("loss", ["triplet", "bce"])
+def test_saved_weights_reload_without_unpickling(small, tmp_path, loss):
+    X, y = small
+    params = dict(loss=loss, max_epochs=2, embedding_dim=16, random_state=0)
+    trained = SiameseEmbedder(**params).fit(X, y)
+    path = tmp_path / "embedder.pt"
+    trained.save_weights(path)
+    torch.load(path, weights_only=True)  # tensors and plain values only
+    restored = SiameseEmbedder(**params).load_weights(path)
+    np.testing.assert_array_equal(restored.transform(X), trained.transform(X))
+    pairs = np.stack([X[:5], X[5:10]], axis=1)
+    np.testing.assert_array_equal(restored.pair_score(pairs), trained.pair_score(pairs))
+    assert restored.temperature_ == trained.temperature_
+    assert restored.loss_curve_ == trained.loss_curve_
+
+
+def test_weights_of_another_architecture_are_refused(small, tmp_path):
+    X, y = small
+    SiameseEmbedder(max_epochs=1, embedding_dim=16).fit(X, y).save_weights(tmp_path / "w.pt")
+    with pytest.raises(ValueError, match="do not fit this estimator's network"):
+        SiameseEmbedder(embedding_dim=8).load_weights(tmp_path / "w.pt")
+
+
+def test_a_file_from_elsewhere_is_refused(tmp_path):
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a file written by"):
+        SiameseEmbedder().load_weights(tmp_path / "other.pt")
+
+
+@pytest.mark.parametrize("dump", ["pickle", "joblib"])
+def test_pickle_and_joblib_round_trips_are_exact(small, tmp_path, dump):
+    X, y = small
+    clf = OneShotClassifier(max_epochs=2, random_state=0).fit(X, y)
+    path = tmp_path / "clf"
+    if dump == "pickle":
+        path.write_bytes(pickle.dumps(clf))
+        restored = pickle.loads(path.read_bytes())
+    else:
+        joblib.dump(clf, path)
+        restored = joblib.load(path)
+    np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
+    np.testing.assert_array_equal(restored.embedder_.transform(X), clf.embedder_.transform(X))
