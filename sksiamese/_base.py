@@ -5,6 +5,7 @@ the same flat parameters (so ``GridSearchCV`` reaches ``loss`` and ``margin``
 directly) and hands them to the embedder it trains.
 """
 
+import inspect
 from numbers import Integral, Real
 
 import numpy as np
@@ -18,79 +19,79 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 ROUTED_PREFIXES = ("module__", "optimizer__", "callbacks__")
 
 SHARED_PARAMETERS_DOC = """\
-    loss : {{'contrastive', 'triplet', 'bce'}}, default='triplet'
-        Training objective, computed on the pairs and triplets inside each
-        batch. ``'contrastive'``: Hadsell et al. (2006). ``'triplet'``: triplet
-        margin loss with online mining (see ``mining``). ``'bce'``: Koch et
-        al. (2015), a learned weighted-L1 head and a sigmoid, cross-entropy on
-        balanced positive and negative pairs.
-    margin : float, default=0.5
-        Margin of the contrastive and triplet losses, in units of distance
-        between L2-normalised embeddings (which lie in ``[0, 2]``). Ignored by
-        ``loss='bce'``, which has no margin.
-    mining : {{'batch_hard', 'semi_hard', 'all'}}, default='batch_hard'
-        Which pairs or triplets of a batch the loss learns from. Triplet:
-        each anchor's hardest triplet, semi-hard triplets, or all triplets
-        with a positive loss. Contrastive: each anchor's farthest positive and
-        closest negative, or all pairs. bce: each anchor's hardest negative,
-        or all negatives. ``'semi_hard'`` applies to the triplet loss only.
-    module : torch.nn.Module class or instance, default=None
-        The twin branch, mapping a batch of samples to a batch of embeddings.
-        ``None`` picks :class:`~sksiamese.modules.MLPBranch` for ``(n, d)``
-        input and :class:`~sksiamese.modules.ConvBranch` for images
-        ``(n, H, W)`` or ``(n, C, H, W)``. ``module__<name>`` keyword arguments
-        are passed to it, as in skorch. An instance is copied, never trained in
-        place.
-    embedding_dim : int, default=64
-        Size of the embeddings of the default modules; a custom ``module``
-        sets its own.
-    max_epochs : int, default=15
-        Number of epochs. An epoch draws as many class-balanced batches as it
-        takes to show about as many samples as the training set holds.
-    lr : float, default=3e-3
-        Learning rate; with ``lr_schedule='onecycle'`` its peak.
-    lr_schedule : {{'onecycle', 'constant'}}, default='onecycle'
-        ``'onecycle'`` (Smith and Topin 2019) warms the learning rate up to
-        ``lr`` over the first 30% of the batches, then anneals it to almost
-        zero by the last batch of ``max_epochs``: fast, stable training with
-        little tuning. ``'constant'`` keeps ``lr`` throughout.
-    classes_per_batch : int, default=32
-        Classes in each training batch (P); at most the number of classes with
-        two or more samples.
-    samples_per_class : int, default=4
-        Samples of each class in a training batch (K).
-    batch_size : int, default=256
-        Batch size of inference (``transform``, ``predict``).
-    optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
-        ``optimizer__<name>`` keyword arguments are passed to it.
-    device : str or torch.device, default='auto'
-        Where the network runs; ``'auto'`` takes CUDA when available.
-    callbacks : list of skorch callbacks, default=None
-        Extra skorch callbacks (instances or ``(name, callback)`` pairs), run
-        after the library's own.
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the *classes* (never of the samples
-        of a class: one-shot learning generalises to unseen classes), stop
-        when their loss has not improved for ``n_iter_no_change`` epochs and
-        restore the best weights.
-    validation_fraction : float, default=0.1
-        Fraction of the classes held out when ``early_stopping=True``.
-    n_iter_no_change : int, default=5
-        Patience of early stopping, in epochs.
-    augment : bool, default=False
-        Distort every training image by a random affine map (rotation, shear,
-        scale, translation; :class:`~sksiamese.augmentation.RandomAffine`, as
-        in Koch et al.), drawn anew at each batch. Images only.
-    verbose : int, default=0
-        ``0`` prints nothing; ``1`` prints skorch's table of epochs (losses,
-        duration) and a progress bar over the batches of each epoch.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, batch sampling and the validation split.
-        The same integer and data give identical embeddings on the CPU.
-        Torch's global random state is left as it was found.
-    **kwargs
-        ``module__*``, ``optimizer__*`` and ``callbacks__*`` parameters routed
-        as in skorch."""
+loss : {'contrastive', 'triplet', 'bce'}, default='triplet'
+    Training objective, computed on the pairs and triplets inside each
+    batch. ``'contrastive'``: Hadsell et al. (2006). ``'triplet'``: triplet
+    margin loss with online mining (see ``mining``). ``'bce'``: Koch et
+    al. (2015), a learned weighted-L1 head and a sigmoid, cross-entropy on
+    balanced positive and negative pairs.
+margin : float, default=0.5
+    Margin of the contrastive and triplet losses, in units of distance
+    between L2-normalised embeddings (which lie in ``[0, 2]``). Ignored by
+    ``loss='bce'``, which has no margin.
+mining : {'batch_hard', 'semi_hard', 'all'}, default='batch_hard'
+    Which pairs or triplets of a batch the loss learns from. Triplet:
+    each anchor's hardest triplet, semi-hard triplets, or all triplets
+    with a positive loss. Contrastive: each anchor's farthest positive and
+    closest negative, or all pairs. bce: each anchor's hardest negative,
+    or all negatives. ``'semi_hard'`` applies to the triplet loss only.
+module : torch.nn.Module class or instance, default=None
+    The twin branch, mapping a batch of samples to a batch of embeddings.
+    ``None`` picks :class:`~sksiamese.modules.MLPBranch` for ``(n, d)``
+    input and :class:`~sksiamese.modules.ConvBranch` for images
+    ``(n, H, W)`` or ``(n, C, H, W)``. ``module__<name>`` keyword arguments
+    are passed to it, as in skorch. An instance is copied, never trained in
+    place.
+embedding_dim : int, default=64
+    Size of the embeddings of the default modules; a custom ``module``
+    sets its own.
+max_epochs : int, default=15
+    Number of epochs. An epoch draws as many class-balanced batches as it
+    takes to show about as many samples as the training set holds.
+lr : float, default=3e-3
+    Learning rate; with ``lr_schedule='onecycle'`` its peak.
+lr_schedule : {'onecycle', 'constant'}, default='onecycle'
+    ``'onecycle'`` (Smith and Topin 2019) warms the learning rate up to
+    ``lr`` over the first 30% of the batches, then anneals it to almost
+    zero by the last batch of ``max_epochs``: fast, stable training with
+    little tuning. ``'constant'`` keeps ``lr`` throughout.
+classes_per_batch : int, default=32
+    Classes in each training batch (P); at most the number of classes with
+    two or more samples.
+samples_per_class : int, default=4
+    Samples of each class in a training batch (K).
+batch_size : int, default=256
+    Batch size of inference (``transform``, ``predict``).
+optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
+    ``optimizer__<name>`` keyword arguments are passed to it.
+device : str or torch.device, default='auto'
+    Where the network runs; ``'auto'`` takes CUDA when available.
+callbacks : list of skorch callbacks, default=None
+    Extra skorch callbacks (instances or ``(name, callback)`` pairs), run
+    after the library's own.
+early_stopping : bool, default=False
+    Hold out ``validation_fraction`` of the *classes* (never of the samples
+    of a class: one-shot learning generalises to unseen classes), stop
+    when their loss has not improved for ``n_iter_no_change`` epochs and
+    restore the best weights.
+validation_fraction : float, default=0.1
+    Fraction of the classes held out when ``early_stopping=True``.
+n_iter_no_change : int, default=5
+    Patience of early stopping, in epochs.
+augment : bool, default=False
+    Distort every training image by a random affine map (rotation, shear,
+    scale, translation; :class:`~sksiamese.augmentation.RandomAffine`, as
+    in Koch et al.), drawn anew at each batch. Images only.
+verbose : int, default=0
+    ``0`` prints nothing; ``1`` prints skorch's table of epochs (losses,
+    duration) and a progress bar over the batches of each epoch.
+random_state : int, RandomState instance or None, default=None
+    Seeds weight initialisation, batch sampling and the validation split.
+    The same integer and data give identical embeddings on the CPU.
+    Torch's global random state is left as it was found.
+**kwargs
+    ``module__*``, ``optimizer__*`` and ``callbacks__*`` parameters routed
+    as in skorch."""
 
 SHARED_CONSTRAINTS = {
     "loss": [StrOptions({"contrastive", "triplet", "bce"})],
@@ -116,6 +117,12 @@ SHARED_CONSTRAINTS = {
 }
 
 EMBEDDER_CONSTRAINT = [None, HasMethods(["fit", "transform"])]
+
+
+def with_shared_parameters_doc(cls):
+    """Class decorator: put the shared parameters' text at ``{shared}``."""
+    cls.__doc__ = inspect.cleandoc(cls.__doc__).format(shared=SHARED_PARAMETERS_DOC)
+    return cls
 
 
 class RoutedParamsMixin:

@@ -11,9 +11,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from ._base import (
     EMBEDDER_CONSTRAINT,
     SHARED_CONSTRAINTS,
-    SHARED_PARAMETERS_DOC,
     SiameseBase,
     validate_samples,
+    with_shared_parameters_doc,
 )
 from ._embedder import SiameseEmbedder, negative_euclidean
 from ._scoring import class_prototypes, class_scores, fit_temperature, leave_one_out_scores
@@ -21,78 +21,79 @@ from ._scoring import class_prototypes, class_scores, fit_temperature, leave_one
 _CALIBRATION_ROWS = 2048
 
 
+@with_shared_parameters_doc
 class OneShotClassifier(ClassifierMixin, SiameseBase):
     """Classify queries by their similarity to an enrolled support set.
 
-        ``fit(X, y)`` trains a twin network on ``(X, y)`` (unless ``embedder`` is
-        already trained) and enrols ``(X, y)`` as the support set; ``predict``
-        returns the class whose support examples are most similar to each query.
-        To add classes without retraining, train a :class:`SiameseEmbedder` once
-        on background classes and pass it wrapped in
-        :class:`sklearn.frozen.FrozenEstimator`: ``fit`` then only enrols, in the
-        time it takes to embed the support set.
+    ``fit(X, y)`` trains a twin network on ``(X, y)`` (unless ``embedder`` is
+    already trained) and enrols ``(X, y)`` as the support set; ``predict``
+    returns the class whose support examples are most similar to each query.
+    To add classes without retraining, train a :class:`SiameseEmbedder` once
+    on background classes and pass it wrapped in
+    :class:`sklearn.frozen.FrozenEstimator`: ``fit`` then only enrols, in the
+    time it takes to embed the support set.
 
-        Parameters
-        ----------
-        embedder : estimator with ``fit`` and ``transform``, default=None
-            The embedding to compare samples in. ``None`` trains a
-            :class:`SiameseEmbedder` from this classifier's own parameters below.
-            An estimator is cloned and fitted on ``(X, y)``; a
-            ``FrozenEstimator`` is used as it is, and the training parameters
-            below are then ignored. A :class:`SiameseEmbedder` brings its own
-            similarity (the learned head for ``loss='bce'``); any other
-            transformer is compared by Euclidean distance.
-        aggregation : {{'prototype', 'nearest'}}, default='prototype'
-            How several support examples of a class are combined: ``'prototype'``
-            compares a query to the mean embedding of each class (Snell et al.
-            2017); ``'nearest'`` to the class's most similar example.
+    Parameters
+    ----------
+    embedder : estimator with ``fit`` and ``transform``, default=None
+        The embedding to compare samples in. ``None`` trains a
+        :class:`SiameseEmbedder` from this classifier's own parameters below.
+        An estimator is cloned and fitted on ``(X, y)``; a
+        ``FrozenEstimator`` is used as it is, and the training parameters
+        below are then ignored. A :class:`SiameseEmbedder` brings its own
+        similarity (the learned head for ``loss='bce'``); any other
+        transformer is compared by Euclidean distance.
+    aggregation : {{'prototype', 'nearest'}}, default='prototype'
+        How several support examples of a class are combined: ``'prototype'``
+        compares a query to the mean embedding of each class (Snell et al.
+        2017); ``'nearest'`` to the class's most similar example.
     {shared}
 
-        Attributes
-        ----------
-        embedder_ : estimator
-            The fitted embedder; for a trained :class:`SiameseEmbedder`, its
-            ``net_.history``, ``n_iter_`` and ``loss_curve_`` describe training.
-        classes_ : ndarray of shape (n_classes,)
-            Class labels of the support set.
-        support_embeddings_ : ndarray of shape (n_support, n_dims)
-            Enrolled embeddings: one prototype per class, or every example.
-        support_classes_ : ndarray of shape (n_support,)
-            Index into ``classes_`` of each row of ``support_embeddings_``.
-        temperature_ : float
-            Divides the similarities before the softmax of ``predict_proba``.
-            Fitted on leave-one-out scores of the support set when a class has two
-            or more examples; otherwise the embedder's ``temperature_`` (fitted on
-            its training classes), or 1.0 for an embedder without one.
-        sample_shape_ : tuple of int
-            Shape of one sample seen in ``fit``.
-        n_features_in_ : int
-            ``X.shape[1]`` seen in ``fit``.
+    Attributes
+    ----------
+    embedder_ : estimator
+        The fitted embedder; for a trained :class:`SiameseEmbedder`, its
+        ``net_.history``, ``n_iter_`` and ``loss_curve_`` describe training.
+    classes_ : ndarray of shape (n_classes,)
+        Class labels of the support set.
+    support_embeddings_ : ndarray of shape (n_support, n_dims)
+        Enrolled embeddings: one prototype per class, or every example.
+    support_classes_ : ndarray of shape (n_support,)
+        Index into ``classes_`` of each row of ``support_embeddings_``.
+    temperature_ : float
+        Divides the similarities before the softmax of ``predict_proba``.
+        Fitted on leave-one-out scores of the support set when a class has two
+        or more examples; otherwise the embedder's ``temperature_`` (fitted on
+        its training classes), or 1.0 for an embedder without one.
+    sample_shape_ : tuple of int
+        Shape of one sample seen in ``fit``.
+    n_features_in_ : int
+        ``X.shape[1]`` seen in ``fit``.
 
-        See Also
-        --------
-        SiameseEmbedder : The embedding this classifier trains or is given.
-        sklearn.neighbors.KNeighborsClassifier : Nearest neighbours in input space.
+    See Also
+    --------
+    SiameseEmbedder : The embedding this classifier trains or is given.
+    sklearn.neighbors.KNeighborsClassifier : Nearest neighbours in input space.
 
-        References
-        ----------
-        .. [1] G. Koch, R. Zemel and R. Salakhutdinov, "Siamese Neural Networks for
-           One-shot Image Recognition", ICML Deep Learning Workshop, 2015.
-        .. [2] J. Snell, K. Swersky and R. Zemel, "Prototypical Networks for
-           Few-shot Learning", NeurIPS, 2017.
-        .. [3] J. Platt, "Probabilistic Outputs for Support Vector Machines", 1999.
+    References
+    ----------
+    .. [1] G. Koch, R. Zemel and R. Salakhutdinov, "Siamese Neural Networks for
+       One-shot Image Recognition", ICML Deep Learning Workshop, 2015.
+    .. [2] J. Snell, K. Swersky and R. Zemel, "Prototypical Networks for
+       Few-shot Learning", NeurIPS, 2017.
+    .. [3] J. Platt, "Probabilistic Outputs for Support Vector Machines", 1999.
 
-        Examples
-        --------
-        >>> from sklearn.datasets import load_digits
-        >>> from sklearn.frozen import FrozenEstimator
-        >>> from sksiamese import OneShotClassifier, SiameseEmbedder
-        >>> X, y = load_digits(return_X_y=True)
-        >>> embedder = SiameseEmbedder(max_epochs=2, random_state=0).fit(X[y < 5], y[y < 5])
-        >>> new = X[y >= 5]
-        >>> clf = OneShotClassifier(embedder=FrozenEstimator(embedder))
-        >>> clf.fit(new[:5], y[y >= 5][:5]).predict_proba(new[5:7]).shape
-        (2, 5)
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.frozen import FrozenEstimator
+    >>> from sksiamese import OneShotClassifier, SiameseEmbedder
+    >>> X, y = load_digits(return_X_y=True)
+    >>> embedder = SiameseEmbedder(max_epochs=2, random_state=0).fit(X[y < 5], y[y < 5])
+    >>> new = X[y >= 5]
+    >>> clf = OneShotClassifier(embedder=FrozenEstimator(embedder))
+    >>> clf.fit(new[:5], y[y >= 5][:5]).predict_proba(new[5:7]).shape
+    (2, 5)
     """
 
     _parameter_constraints = {
@@ -276,6 +277,3 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         """
         best = self._class_scores(X).argmax(1)
         return self.classes_[best]
-
-
-OneShotClassifier.__doc__ = OneShotClassifier.__doc__.format(shared=SHARED_PARAMETERS_DOC)

@@ -10,7 +10,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
-from ._base import SHARED_PARAMETERS_DOC, SiameseBase, resolve_device, validate_samples
+from ._base import SiameseBase, resolve_device, validate_samples, with_shared_parameters_doc
 from ._batches import can_form_positive_pair
 from ._persistence import load_weights, save_weights
 from ._scoring import class_scores, fit_temperature, leave_one_out_scores
@@ -42,56 +42,57 @@ def negative_euclidean(A, B):
     return -torch.cdist(A, B)
 
 
+@with_shared_parameters_doc
 class SiameseEmbedder(TransformerMixin, SiameseBase):
     """Twin network that maps samples to embeddings where classes cluster.
 
-        Trained from class labels with in-batch pairs or triplets, it embeds
-        samples of classes it never saw so that a nearest-neighbour rule, or
-        :class:`OneShotClassifier`, recognises them from one example each.
+    Trained from class labels with in-batch pairs or triplets, it embeds
+    samples of classes it never saw so that a nearest-neighbour rule, or
+    :class:`OneShotClassifier`, recognises them from one example each.
 
-        Parameters
-        ----------
+    Parameters
+    ----------
     {shared}
 
-        Attributes
-        ----------
-        net_ : SiameseNet
-            The trained skorch net; ``net_.history`` holds the loss of every epoch
-            and batch, ``net_.module_`` the twin branch.
-        n_iter_ : int
-            Number of epochs run.
-        loss_curve_ : list of float
-            Mean training loss of each epoch.
-        temperature_ : float
-            Scale that turns similarities into calibrated probabilities, fitted on
-            leave-one-out nearest-example scores of the training data.
-        sample_shape_ : tuple of int
-            Shape of one sample seen in ``fit``.
-        n_features_in_ : int
-            ``X.shape[1]`` seen in ``fit``.
+    Attributes
+    ----------
+    net_ : SiameseNet
+        The trained skorch net; ``net_.history`` holds the loss of every epoch
+        and batch, ``net_.module_`` the twin branch.
+    n_iter_ : int
+        Number of epochs run.
+    loss_curve_ : list of float
+        Mean training loss of each epoch.
+    temperature_ : float
+        Scale that turns similarities into calibrated probabilities, fitted on
+        leave-one-out nearest-example scores of the training data.
+    sample_shape_ : tuple of int
+        Shape of one sample seen in ``fit``.
+    n_features_in_ : int
+        ``X.shape[1]`` seen in ``fit``.
 
-        See Also
-        --------
-        OneShotClassifier : Classifies from a support set using these embeddings.
-        sklearn.neighbors.NeighborhoodComponentsAnalysis : A linear metric learner.
+    See Also
+    --------
+    OneShotClassifier : Classifies from a support set using these embeddings.
+    sklearn.neighbors.NeighborhoodComponentsAnalysis : A linear metric learner.
 
-        References
-        ----------
-        .. [1] G. Koch, R. Zemel and R. Salakhutdinov, "Siamese Neural Networks for
-           One-shot Image Recognition", ICML Deep Learning Workshop, 2015.
-        .. [2] R. Hadsell, S. Chopra and Y. LeCun, "Dimensionality Reduction by
-           Learning an Invariant Mapping", CVPR, 2006.
-        .. [3] A. Hermans, L. Beyer and B. Leibe, "In Defense of the Triplet Loss
-           for Person Re-Identification", arXiv:1703.07737, 2017.
+    References
+    ----------
+    .. [1] G. Koch, R. Zemel and R. Salakhutdinov, "Siamese Neural Networks for
+       One-shot Image Recognition", ICML Deep Learning Workshop, 2015.
+    .. [2] R. Hadsell, S. Chopra and Y. LeCun, "Dimensionality Reduction by
+       Learning an Invariant Mapping", CVPR, 2006.
+    .. [3] A. Hermans, L. Beyer and B. Leibe, "In Defense of the Triplet Loss
+       for Person Re-Identification", arXiv:1703.07737, 2017.
 
-        Examples
-        --------
-        >>> from sklearn.datasets import load_digits
-        >>> from sksiamese import SiameseEmbedder
-        >>> X, y = load_digits(return_X_y=True)
-        >>> embedder = SiameseEmbedder(max_epochs=2, random_state=0).fit(X[y < 5], y[y < 5])
-        >>> embedder.transform(X[y >= 5]).shape
-        (896, 64)
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sksiamese import SiameseEmbedder
+    >>> X, y = load_digits(return_X_y=True)
+    >>> embedder = SiameseEmbedder(max_epochs=2, random_state=0).fit(X[y < 5], y[y < 5])
+    >>> embedder.transform(X[y >= 5]).shape
+    (896, 64)
     """
 
     def __init__(
@@ -242,7 +243,7 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
         pairs = np.asarray(pairs) if not hasattr(pairs, "shape") else pairs
         if pairs.ndim < 3 or pairs.shape[1] != 2:
             raise ValueError(
-                "pairs must have shape (n_pairs, 2, *sample_shape); got shape "
+                "pairs must have shape (n_pairs, 2) + sample_shape; got shape "
                 f"{tuple(pairs.shape)}."
             )
         flat = pairs.reshape(-1, *pairs.shape[2:])
@@ -254,7 +255,7 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
 
         Parameters
         ----------
-        pairs : array-like of shape (n_pairs, 2, *sample_shape)
+        pairs : array-like of shape (n_pairs, 2) + sample_shape
 
         Returns
         -------
@@ -272,7 +273,7 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
 
         Parameters
         ----------
-        pairs : array-like of shape (n_pairs, 2, *sample_shape)
+        pairs : array-like of shape (n_pairs, 2) + sample_shape
 
         Returns
         -------
@@ -362,6 +363,3 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
-
-
-SiameseEmbedder.__doc__ = SiameseEmbedder.__doc__.format(shared=SHARED_PARAMETERS_DOC)

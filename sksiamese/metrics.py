@@ -198,7 +198,7 @@ def verification_metrics(estimator, pairs, y_same):
     Parameters
     ----------
     estimator : fitted SiameseEmbedder, or any estimator with ``pair_score``
-    pairs : array-like of shape (n_pairs, 2, *sample_shape)
+    pairs : array-like of shape (n_pairs, 2) + sample_shape
     y_same : array-like of shape (n_pairs,)
         1 where the two samples share a class, else 0.
 
