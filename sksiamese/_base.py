@@ -107,6 +107,7 @@ SHARED_CONSTRAINTS = {
     "batch_size": [Interval(Integral, 1, None, closed="left")],
     "optimizer": [callable],
     "device": [str, torch.device],
+    "accelerator": [None, HasMethods(["prepare", "backward"])],
     "callbacks": [list, None],
     "early_stopping": ["boolean"],
     "validation_fraction": [Interval(Real, 0, 1, closed="neither")],

@@ -120,6 +120,7 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         batch_size=256,
         optimizer=torch.optim.Adam,
         device="auto",
+        accelerator=None,
         callbacks=None,
         early_stopping=False,
         validation_fraction=0.1,
@@ -144,6 +145,7 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         self.batch_size = batch_size
         self.optimizer = optimizer
         self.device = device
+        self.accelerator = accelerator
         self.callbacks = callbacks
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction

@@ -111,6 +111,7 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
         batch_size=256,
         optimizer=torch.optim.Adam,
         device="auto",
+        accelerator=None,
         callbacks=None,
         early_stopping=False,
         validation_fraction=0.1,
@@ -133,6 +134,7 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
         self.batch_size = batch_size
         self.optimizer = optimizer
         self.device = device
+        self.accelerator = accelerator
         self.callbacks = callbacks
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction

@@ -9,7 +9,7 @@ from skorch.dataset import Dataset
 from torch.optim.lr_scheduler import OneCycleLR
 
 from ._batches import ClassBalancedBatches, ClassHoldoutSplit
-from ._net import FiniteLoss, SiameseNet
+from ._net import FiniteLoss, SiameseNet, accelerated_net_class
 from .augmentation import RandomAffine
 from .losses import BCEPairLoss, ContrastiveLoss, TripletLoss
 from .modules import ConvBranch, MLPBranch
@@ -94,7 +94,14 @@ def build_net(params, sample_shape, device, seeds, steps_per_epoch):
         if len(sample_shape) == 1:
             raise ValueError("augment=True needs images (n, H, W) or (n, C, H, W); X is 2-D.")
         augmentation = RandomAffine(seed=seeds["augment"])
-    return SiameseNet(
+    net_class, placement = SiameseNet, {"device": device}
+    accelerator = params["accelerator"]
+    if accelerator is not None:
+        net_class, placement = accelerated_net_class(), {"accelerator": accelerator}
+        if accelerator.device_placement:
+            placement["device"] = None  # the accelerator places the module
+        seeds = {**seeds, "train": seeds["train"] + accelerator.process_index}
+    return net_class(
         module=module,
         augmentation=augmentation,
         criterion=criterion,
@@ -107,7 +114,7 @@ def build_net(params, sample_shape, device, seeds, steps_per_epoch):
         train_split=train_split,
         callbacks=callbacks + list(params["callbacks"] or []),
         verbose=params["verbose"],
-        device=device,
+        **placement,
         **_prefixed("module", module_args),
         **_prefixed("criterion", criterion_args),
         **_prefixed("iterator_train", {**balanced, "seed": seeds["train"]}),
@@ -123,7 +130,7 @@ def _output_dim(net, X):
     probe = torch.as_tensor(X[:2].toarray() if hasattr(X, "toarray") else X[:2])
     net.module_.eval()
     with torch.no_grad():
-        out = net.module_(probe.to(net.device))
+        out = net.module_(probe.to(next(net.module_.parameters()).device))
     if out.dim() != 2 or len(out) != len(probe):
         raise ValueError(
             "The module must map a batch of n samples to an (n, embedding_dim) "
