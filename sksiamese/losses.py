@@ -51,7 +51,32 @@ def _masked_mean(values, mask):
     return values[mask].mean()
 
 
-class ContrastiveLoss(nn.Module):
+def _hardest(distances, positive, negative):
+    """Each anchor's farthest positive, closest negative, and whether it has both."""
+    farthest = distances.masked_fill(~positive, float("-inf")).amax(1)
+    closest = distances.masked_fill(~negative, float("inf")).amin(1)
+    return farthest, closest, positive.any(1) & negative.any(1)
+
+
+class _MinedDistanceLoss(nn.Module):
+    """One distance matrix per batch, then the loss of the chosen ``mining``.
+
+    Subclasses implement ``_<mining>(distances, positive, negative)``.
+    """
+
+    def __init__(self, margin, mining):
+        super().__init__()
+        self.margin = margin
+        self.mining = mining
+
+    def forward(self, embeddings, labels):
+        mined_loss = getattr(self, f"_{self.mining}", None)
+        if mined_loss is None:
+            raise ValueError(f"Unknown mining {self.mining!r} for {type(self).__name__}.")
+        return mined_loss(pairwise_distances(embeddings), *_pair_masks(labels))
+
+
+class ContrastiveLoss(_MinedDistanceLoss):
     """Contrastive loss of Hadsell, Chopra and LeCun (2006) on in-batch pairs.
 
     Positive pairs are pulled together by ``d**2``; negative pairs closer than
@@ -72,26 +97,19 @@ class ContrastiveLoss(nn.Module):
     """
 
     def __init__(self, margin=1.0, mining="batch_hard"):
-        super().__init__()
-        self.margin = margin
-        self.mining = mining
+        super().__init__(margin, mining)
 
-    def forward(self, embeddings, labels):
-        distances = pairwise_distances(embeddings)
-        positive, negative = _pair_masks(labels)
-        if self.mining == "all":
-            pull = _masked_mean(distances.pow(2), positive)
-            push = F.relu(self.margin - distances).pow(2)
-            return pull + _masked_mean(push, negative & (push > 0))
-        if self.mining == "batch_hard":
-            farthest = distances.masked_fill(~positive, float("-inf")).amax(1)
-            closest = distances.masked_fill(~negative, float("inf")).amin(1)
-            losses = farthest.pow(2) + F.relu(self.margin - closest).pow(2)
-            return _masked_mean(losses, positive.any(1) & negative.any(1))
-        raise ValueError(f"Unknown mining {self.mining!r} for the contrastive loss.")
+    def _all(self, distances, positive, negative):
+        pull = _masked_mean(distances.pow(2), positive)
+        push = F.relu(self.margin - distances).pow(2)
+        return pull + _masked_mean(push, negative & (push > 0))
+
+    def _batch_hard(self, distances, positive, negative):
+        farthest, closest, valid = _hardest(distances, positive, negative)
+        return _masked_mean(farthest.pow(2) + F.relu(self.margin - closest).pow(2), valid)
 
 
-class TripletLoss(nn.Module):
+class TripletLoss(_MinedDistanceLoss):
     """Triplet margin loss with online mining inside the batch.
 
     For an anchor ``a``, a positive ``p`` and a negative ``n`` the loss is
@@ -110,27 +128,11 @@ class TripletLoss(nn.Module):
     """
 
     def __init__(self, margin=0.5, mining="batch_hard"):
-        super().__init__()
-        self.margin = margin
-        self.mining = mining
-
-    def forward(self, embeddings, labels):
-        distances = pairwise_distances(embeddings)
-        positive, negative = _pair_masks(labels)
-        if self.mining == "batch_hard":
-            return self._batch_hard(distances, positive, negative)
-        if self.mining == "semi_hard":
-            return self._semi_hard(distances, positive, negative)
-        if self.mining == "all":
-            return self._all(distances, positive, negative)
-        raise ValueError(f"Unknown mining {self.mining!r}.")
+        super().__init__(margin, mining)
 
     def _batch_hard(self, distances, positive, negative):
-        hardest_positive = distances.masked_fill(~positive, float("-inf")).amax(1)
-        hardest_negative = distances.masked_fill(~negative, float("inf")).amin(1)
-        valid = positive.any(1) & negative.any(1)
-        losses = F.relu(hardest_positive - hardest_negative + self.margin)
-        return _masked_mean(losses, valid)
+        farthest, closest, valid = _hardest(distances, positive, negative)
+        return _masked_mean(F.relu(farthest - closest + self.margin), valid)
 
     def _semi_hard(self, distances, positive, negative):
         # One row per positive pair (anchor, positive), one column per sample.
