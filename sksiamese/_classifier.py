@@ -1,5 +1,7 @@
 """OneShotClassifier: recognise classes from one or a few examples each."""
 
+from numbers import Integral, Real
+
 import numpy as np
 import torch
 from scipy.special import softmax
@@ -100,6 +102,8 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         **SHARED_CONSTRAINTS,
         "embedder": EMBEDDER_CONSTRAINT,
         "aggregation": [StrOptions({"prototype", "nearest"})],
+        "reject_below": [None, Real],
+        "unknown_label": [Integral, str],
     }
 
     def __init__(
@@ -107,6 +111,8 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         *,
         embedder=None,
         aggregation="prototype",
+        reject_below=None,
+        unknown_label=-1,
         loss="triplet",
         margin=0.5,
         mining="batch_hard",
@@ -132,6 +138,8 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
     ):
         self.embedder = embedder
         self.aggregation = aggregation
+        self.reject_below = reject_below
+        self.unknown_label = unknown_label
         self.loss = loss
         self.margin = margin
         self.mining = mining
@@ -176,6 +184,11 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         X, y = validate_samples(self, X, y, reset=True)
         check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
+        if self.unknown_label in self.classes_:
+            raise ValueError(
+                f"unknown_label={self.unknown_label!r} is one of the classes; choose "
+                "a label for rejected queries that no class uses."
+            )
         if len(self.classes_) < 2:
             raise ValueError(
                 f"The support set needs at least two classes; got 1 class ({self.classes_[0]!r})."
@@ -267,7 +280,7 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         return softmax(self._class_scores(X) / self.temperature_, axis=1)
 
     def predict(self, X):
-        """The most similar class of each query.
+        """The most similar class of each query, or ``unknown_label``.
 
         Parameters
         ----------
@@ -276,6 +289,18 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
+            ``unknown_label`` where ``reject_below`` is set and the best
+            similarity falls below it.
         """
-        best = self._class_scores(X).argmax(1)
-        return self.classes_[best]
+        scores = self._class_scores(X)
+        predicted = self.classes_[scores.argmax(1)]
+        if self.reject_below is None:
+            return predicted
+        rejected = scores.max(1) < self.reject_below
+        unknown = np.asarray(self.unknown_label)
+        numeric = (unknown.dtype.kind in "iu", predicted.dtype.kind in "iuf")
+        # A label of another kind than the classes (a string among ints) needs objects.
+        dtype = np.result_type(predicted, unknown) if numeric[0] == numeric[1] else object
+        out = predicted.astype(dtype)
+        out[rejected] = self.unknown_label
+        return out

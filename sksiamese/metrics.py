@@ -19,6 +19,7 @@ __all__ = [
     "equal_error_rate",
     "make_one_shot_scorer",
     "one_shot_accuracy",
+    "rejection_threshold",
     "verification_metrics",
 ]
 
@@ -212,3 +213,31 @@ def verification_metrics(estimator, pairs, y_same):
         roc_auc=float(roc_auc_score(y_same, scores)),
         equal_error_rate=equal_error_rate(y_same, scores),
     )
+
+
+def rejection_threshold(classifier, X, *, false_reject_rate=0.05):
+    """Similarity below which a fitted classifier should reject a query.
+
+    Calibrated on held-out queries of the *enrolled* classes: the returned
+    value rejects a ``false_reject_rate`` fraction of them. Set it with
+    ``classifier.set_params(reject_below=threshold)``; queries of classes that
+    were never enrolled then fall below it far more often than that (how often
+    depends on the embedding).
+
+    Parameters
+    ----------
+    classifier : fitted OneShotClassifier
+    X : array-like of shape (n_samples, ...)
+        Held-out samples of the enrolled classes (not the support set, whose
+        similarity to itself is too high to calibrate on).
+    false_reject_rate : float, default=0.05
+        Fraction of known-class queries to reject, in ``[0, 1)``.
+
+    Returns
+    -------
+    threshold : float
+    """
+    if not 0 <= false_reject_rate < 1:
+        raise ValueError(f"false_reject_rate must be in [0, 1); got {false_reject_rate!r}.")
+    best = classifier._class_scores(X).max(1)
+    return float(np.quantile(best, false_reject_rate))

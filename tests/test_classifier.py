@@ -144,3 +144,48 @@ def test_predict_proba_is_batch_invariant_to_float32_precision(small):
     one_by_one = np.vstack([clf.predict_proba(x[None]) for x in X])
     np.testing.assert_allclose(one_by_one, whole, atol=1e-5)
     np.testing.assert_array_equal(one_by_one.argmax(1), whole.argmax(1))
+
+
+@pytest.fixture(scope="module")
+def open_set(digits):
+    """An embedder trained on digits 0-6; digits 0-4 enrolled, 5-6 left out."""
+    X, y, Xn, yn = digits
+    X, y = np.concatenate([X, Xn]), np.concatenate([y, yn])
+    train = np.arange(len(y)) % 2 == 0
+    known = train & (y < 7)
+    embedder = SiameseEmbedder(max_epochs=10, random_state=0).fit(X[known], y[known])
+    enrol = train & (y < 5)
+    clf = OneShotClassifier(embedder=FrozenEstimator(embedder)).fit(X[enrol], y[enrol])
+    held_out = ~train
+    return clf, X[held_out], y[held_out]
+
+
+def test_queries_of_classes_left_out_of_the_support_are_rejected(open_set):
+    from sksiamese.metrics import rejection_threshold
+
+    clf, X, y = open_set
+    known, unknown = y < 5, (y >= 5) & (y < 7)
+    calibrate = known & (np.arange(len(y)) % 2 == 0)
+    threshold = rejection_threshold(clf, X[calibrate], false_reject_rate=0.05)
+    predicted = clf.set_params(reject_below=threshold).predict(X)
+    check = known & ~calibrate
+    assert np.mean(predicted[check] == -1) < 0.15  # about the 5% calibrated for
+    assert np.mean(predicted[unknown] == -1) > 0.5
+    assert set(predicted[~(predicted == -1)]) <= set(range(5))
+    np.testing.assert_allclose(clf.predict_proba(X).sum(1), 1.0)  # unaffected
+
+
+def test_string_classes_get_a_string_unknown_label(open_set):
+    clf, X, _ = open_set
+    names = np.array(list("abcde"))
+    support = clf.embedder_.estimator
+    named = OneShotClassifier(
+        embedder=FrozenEstimator(support), reject_below=np.inf, unknown_label="unknown"
+    ).fit(X[:50], names[np.arange(50) % 5])
+    assert set(named.predict(X[:10])) == {"unknown"}
+
+
+def test_unknown_label_must_not_be_a_class(small):
+    X, y = small
+    with pytest.raises(ValueError, match="unknown_label=0 is one of the classes"):
+        OneShotClassifier(unknown_label=0, max_epochs=1).fit(X, y)
