@@ -184,11 +184,6 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         X, y = validate_samples(self, X, y, reset=True)
         check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
-        if self.unknown_label in self.classes_:
-            raise ValueError(
-                f"unknown_label={self.unknown_label!r} is one of the classes; choose "
-                "a label for rejected queries that no class uses."
-            )
         if len(self.classes_) < 2:
             raise ValueError(
                 f"The support set needs at least two classes; got 1 class ({self.classes_[0]!r})."
@@ -296,6 +291,11 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         predicted = self.classes_[scores.argmax(1)]
         if self.reject_below is None:
             return predicted
+        if self.unknown_label in self.classes_.tolist():
+            raise ValueError(
+                f"unknown_label={self.unknown_label!r} is one of the classes; choose "
+                "a label for rejected queries that no class uses."
+            )
         rejected = scores.max(1) < self.reject_below
         unknown = np.asarray(self.unknown_label)
         numeric = (unknown.dtype.kind in "iu", predicted.dtype.kind in "iuf")
