@@ -2,7 +2,8 @@
 
 from ._classifier import OneShotClassifier
 from ._embedder import SiameseEmbedder
+from ._verifier import SiameseVerifier
 
 __version__ = "0.1.0"
 
-__all__ = ["OneShotClassifier", "SiameseEmbedder", "__version__"]
+__all__ = ["OneShotClassifier", "SiameseEmbedder", "SiameseVerifier", "__version__"]

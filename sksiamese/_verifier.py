@@ -1,0 +1,328 @@
+"""SiameseVerifier: same-or-different decisions trained from pair labels alone."""
+
+import copy
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_array, check_consistent_length, check_is_fitted
+from skorch.callbacks import LRScheduler
+from torch import nn
+from torch.nn import functional as F
+from torch.optim.lr_scheduler import OneCycleLR
+
+from ._base import SHARED_CONSTRAINTS, RoutedParamsMixin, resolve_device
+from ._net import FiniteLoss, SiameseNet
+from ._training import default_module
+from .modules import KochHead
+
+
+class PairBranch(nn.Module):
+    """Applies one twin branch to both members of each pair: ``(B, 2, ...)`` to ``(B, 2, d)``."""
+
+    def __init__(self, branch):
+        super().__init__()
+        self.branch = branch
+
+    def forward(self, pairs):
+        embeddings = self.branch(pairs.flatten(0, 1))
+        return embeddings.view(len(pairs), 2, -1)
+
+
+class PairLoss(nn.Module):
+    """Loss of labelled pairs: contrastive, or Koch's head with cross-entropy.
+
+    Same (1) and different (0) pairs are averaged apart and the two means
+    added, so an unbalanced pair set does not tilt the model.
+    """
+
+    def __init__(self, loss="contrastive", margin=0.5, embedding_dim=64):
+        super().__init__()
+        self.loss = loss
+        self.margin = margin
+        self.head = KochHead(embedding_dim) if loss == "bce" else None
+
+    def scores(self, embeddings):
+        """Similarity of each pair: the head's logit, or minus the distance."""
+        a, b = embeddings[:, 0], embeddings[:, 1]
+        if self.head is not None:
+            return self.head(a, b)
+        return -(a - b).pow(2).sum(1).clamp_min(1e-12).sqrt()
+
+    def forward(self, embeddings, same):
+        same = same.bool()
+        scores = self.scores(embeddings)
+        if self.head is not None:
+            losses = F.binary_cross_entropy_with_logits(
+                scores, same.to(scores.dtype), reduction="none"
+            )
+        else:
+            distance = -scores
+            losses = torch.where(same, distance.pow(2), F.relu(self.margin - distance).pow(2))
+        return losses[same].mean() + losses[~same].mean()
+
+
+def validate_pairs(pairs, sample_shape=None):
+    """``pairs`` as float32 ``(n_pairs, 2, *sample_shape)``, with clear errors."""
+    pairs = check_array(pairs, allow_nd=True, dtype=np.float32, ensure_2d=False)
+    if pairs.ndim < 3 or pairs.shape[1] != 2:
+        raise ValueError(f"pairs must have shape (n_pairs, 2) + sample_shape; got {pairs.shape}.")
+    if sample_shape is not None and pairs.shape[2:] != sample_shape:
+        raise ValueError(
+            f"pairs hold samples of shape {pairs.shape[2:]}, but the verifier was "
+            f"fitted on samples of shape {sample_shape}."
+        )
+    return pairs
+
+
+_PARAMETERS = (
+    "loss",
+    "margin",
+    "module",
+    "embedding_dim",
+    "max_epochs",
+    "lr",
+    "lr_schedule",
+    "batch_size",
+    "optimizer",
+    "device",
+    "callbacks",
+    "verbose",
+    "random_state",
+)
+
+
+class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
+    """Decide whether two samples belong together, trained from pair labels.
+
+    For data labelled as pairs (genuine or forged signature, duplicate or
+    distinct question) rather than by class. ``fit(pairs, y)`` trains the twin
+    network on the given pairs; ``decision_function`` scores new pairs,
+    ``predict_proba`` turns the score into a calibrated probability of "same"
+    (Platt scaling on the training pairs), and ``predict`` thresholds it at
+    0.5. To pick another operating point, wrap the verifier in
+    :class:`sklearn.model_selection.TunedThresholdClassifierCV` (for example
+    for balanced accuracy) or :class:`sklearn.model_selection.FixedThresholdClassifier`.
+
+    Parameters
+    ----------
+    loss : {'contrastive', 'bce'}, default='contrastive'
+        Contrastive loss on the distance of each pair, or Koch's learned head
+        with binary cross-entropy. ``'triplet'`` is refused: triplets need
+        class labels, which pairs do not carry (train a
+        :class:`SiameseEmbedder` when you have them).
+    margin : float, default=0.5
+        Margin of the contrastive loss; ignored by ``'bce'``.
+    module, embedding_dim, max_epochs, lr, lr_schedule, optimizer, device, \
+            callbacks, verbose, random_state, **kwargs
+        As in :class:`SiameseEmbedder`.
+    batch_size : int, default=128
+        Pairs per training batch, and per inference batch.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        ``[0, 1]``: different, same.
+    net_ : SiameseNet
+        The trained skorch net; its module applies the branch to both members.
+    calibrator_ : LogisticRegression
+        Maps ``decision_function`` to the probability of "same".
+    sample_shape_ : tuple of int
+        Shape of one sample of a pair.
+    n_iter_ : int
+        Epochs run.
+    loss_curve_ : list of float
+        Mean training loss of each epoch.
+
+    See Also
+    --------
+    SiameseEmbedder : Trained from class labels; ``pair_score`` scores pairs.
+    sksiamese.pairs.make_pairs : Balanced pairs from labelled samples.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_digits
+    >>> from sksiamese import SiameseVerifier
+    >>> from sksiamese.pairs import make_pairs
+    >>> X, y = load_digits(return_X_y=True)
+    >>> pairs, same = make_pairs(X / 16, y, 2000, random_state=0)
+    >>> verifier = SiameseVerifier(max_epochs=5, random_state=0).fit(pairs[:1500], same[:1500])
+    >>> float(verifier.score(pairs[1500:], same[1500:])) > 0.8
+    True
+    """
+
+    _parameter_constraints = {name: SHARED_CONSTRAINTS[name] for name in _PARAMETERS}
+
+    def __init__(
+        self,
+        *,
+        loss="contrastive",
+        margin=0.5,
+        module=None,
+        embedding_dim=64,
+        max_epochs=15,
+        lr=3e-3,
+        lr_schedule="onecycle",
+        batch_size=128,
+        optimizer=torch.optim.Adam,
+        device="auto",
+        callbacks=None,
+        verbose=0,
+        random_state=None,
+        **kwargs,
+    ):
+        self.loss = loss
+        self.margin = margin
+        self.module = module
+        self.embedding_dim = embedding_dim
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.lr_schedule = lr_schedule
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.device = device
+        self.callbacks = callbacks
+        self.verbose = verbose
+        self.random_state = random_state
+        self._store_routed(kwargs)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, pairs, y):
+        """Train on labelled pairs.
+
+        Parameters
+        ----------
+        pairs : array-like of shape (n_pairs, 2) + sample_shape
+        y : array-like of shape (n_pairs,)
+            1 where the two samples belong together, 0 where not.
+
+        Returns
+        -------
+        self : SiameseVerifier
+        """
+        self._check_routed()
+        if self.loss == "triplet":
+            raise ValueError(
+                "loss='triplet' needs class labels to form triplets, and pairs only "
+                "say same or different; use 'contrastive' or 'bce', or train a "
+                "SiameseEmbedder on class labels."
+            )
+        pairs = validate_pairs(pairs)
+        y = np.asarray(y)
+        check_consistent_length(pairs, y)
+        if set(np.unique(y).tolist()) != {0, 1}:
+            raise ValueError(
+                "y must hold both 0 (different) and 1 (same) and nothing else; "
+                f"got the values {np.unique(y).tolist()}."
+            )
+        self.classes_ = np.array([0, 1])
+        self.sample_shape_ = tuple(pairs.shape[2:])
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        self.net_ = self._train(pairs, y.astype(np.int64), seed)
+        self.n_iter_ = len(self.net_.history)
+        self.loss_curve_ = list(self.net_.history[:, "train_loss"])
+        self.calibrator_ = LogisticRegression().fit(self._scores(pairs)[:, None], y)
+        return self
+
+    def _branch(self):
+        if self.module is None:
+            branch, args = default_module(self.sample_shape_, self.embedding_dim)
+            return branch(**args)
+        if isinstance(self.module, nn.Module):
+            return copy.deepcopy(self.module)
+        routed = self._routed_params("module__")
+        return self.module(**{k.removeprefix("module__"): v for k, v in routed.items()})
+
+    def _train(self, pairs, y, seed):
+        device = resolve_device(self.device)
+        cuda = [torch.device(device).index or 0] if torch.device(device).type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            torch.manual_seed(seed)
+            branch = self._branch()
+            branch.eval()
+            with torch.no_grad():
+                dim = branch(torch.as_tensor(pairs[0])).shape[1]
+            branch.train()
+            callbacks = [("finite_loss", FiniteLoss())]
+            if self.lr_schedule == "onecycle":
+                steps = self.max_epochs * -(-len(pairs) // self.batch_size)
+                callbacks.append(
+                    (
+                        "lr_schedule",
+                        LRScheduler(
+                            policy=OneCycleLR, max_lr=self.lr, total_steps=steps, step_every="batch"
+                        ),
+                    )
+                )
+            net = SiameseNet(
+                module=PairBranch(branch),
+                criterion=PairLoss,
+                criterion__loss=self.loss,
+                criterion__margin=self.margin,
+                criterion__embedding_dim=dim,
+                optimizer=self.optimizer,
+                lr=self.lr,
+                max_epochs=self.max_epochs,
+                batch_size=self.batch_size,
+                iterator_train__shuffle=True,
+                iterator_train__generator=torch.Generator().manual_seed(seed),
+                train_split=None,
+                callbacks=callbacks + list(self.callbacks or []),
+                verbose=self.verbose,
+                device=device,
+                **self._routed_params("optimizer__"),
+            )
+            return net.fit(pairs, y)
+
+    def _scores(self, pairs):
+        embeddings = self.net_.forward(pairs)
+        criterion = self.net_.criterion_
+        device = next(criterion.parameters(), torch.empty(0)).device
+        with torch.no_grad():
+            return criterion.scores(embeddings.to(device).double()).cpu().numpy()
+
+    def decision_function(self, pairs):
+        """Similarity of each pair: minus the distance, or the head's logit.
+
+        Parameters
+        ----------
+        pairs : array-like of shape (n_pairs, 2) + sample_shape
+
+        Returns
+        -------
+        scores : ndarray of shape (n_pairs,)
+            Higher means more alike.
+        """
+        check_is_fitted(self)
+        return self._scores(validate_pairs(pairs, self.sample_shape_))
+
+    def predict_proba(self, pairs):
+        """Calibrated probabilities of "different" and "same".
+
+        Parameters
+        ----------
+        pairs : array-like of shape (n_pairs, 2) + sample_shape
+
+        Returns
+        -------
+        proba : ndarray of shape (n_pairs, 2)
+        """
+        scores = self.decision_function(pairs)
+        return self.calibrator_.predict_proba(scores[:, None])
+
+    def predict(self, pairs):
+        """1 where the pair is more likely the same than not, else 0.
+
+        Parameters
+        ----------
+        pairs : array-like of shape (n_pairs, 2) + sample_shape
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_pairs,)
+        """
+        scores = self.decision_function(pairs)
+        return self.calibrator_.predict(scores[:, None])

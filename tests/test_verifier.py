@@ -1,0 +1,90 @@
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+from sklearn.model_selection import FixedThresholdClassifier, TunedThresholdClassifierCV
+
+from sksiamese import SiameseVerifier
+from sksiamese.pairs import make_pairs
+
+
+@pytest.fixture(scope="module")
+def pair_data(digits):
+    X, y, _, _ = digits
+    # Pairs of digits 0-4; the test pairs are made of samples no training pair uses.
+    train = make_pairs(X[0::2], y[0::2], 1200, random_state=0)
+    test = make_pairs(X[1::2], y[1::2], 600, random_state=1)
+    return train, test
+
+
+@pytest.mark.parametrize("loss", ["contrastive", "bce"])
+def test_learns_from_pair_labels_alone(pair_data, loss):
+    (pairs, same), (test_pairs, test_same) = pair_data
+    verifier = SiameseVerifier(loss=loss, max_epochs=8, random_state=0).fit(pairs, same)
+    assert verifier.score(pairs, same) > 0.9
+    assert roc_auc_score(test_same, verifier.decision_function(test_pairs)) > 0.9
+    proba = verifier.predict_proba(test_pairs)
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+    np.testing.assert_array_equal(verifier.predict(test_pairs), proba.argmax(1))
+
+
+def test_threshold_tuned_by_scikit_learn(pair_data):
+    (pairs, same), (test_pairs, test_same) = pair_data
+    unbalanced = np.concatenate([np.flatnonzero(same == 1)[:150], np.flatnonzero(same == 0)])
+    tuned = TunedThresholdClassifierCV(
+        SiameseVerifier(max_epochs=5, random_state=0), scoring="balanced_accuracy", cv=2
+    ).fit(pairs[unbalanced], same[unbalanced])
+    assert 0 < tuned.best_threshold_ < 1
+    assert balanced_accuracy_score(test_same, tuned.predict(test_pairs)) > 0.65
+    fixed = FixedThresholdClassifier(
+        SiameseVerifier(max_epochs=2, random_state=0),
+        threshold=-0.5,
+        response_method="decision_function",
+    ).fit(pairs, same)
+    scores = fixed.estimator_.decision_function(test_pairs)
+    np.testing.assert_array_equal(fixed.predict(test_pairs), (scores >= -0.5).astype(int))
+
+
+def test_same_random_state_same_model_and_pickle_round_trip(pair_data):
+    (pairs, same), (test_pairs, _) = pair_data
+    first = SiameseVerifier(max_epochs=2, random_state=3).fit(pairs, same)
+    second = clone(first).fit(pairs, same)
+    np.testing.assert_array_equal(
+        first.decision_function(test_pairs), second.decision_function(test_pairs)
+    )
+    restored = pickle.loads(pickle.dumps(first))
+    np.testing.assert_array_equal(
+        restored.predict_proba(test_pairs), first.predict_proba(test_pairs)
+    )
+
+
+def test_triplet_is_refused_with_a_reason(pair_data):
+    (pairs, same), _ = pair_data
+    with pytest.raises(ValueError, match="triplet.*class labels"):
+        SiameseVerifier(loss="triplet").fit(pairs, same)
+
+
+@pytest.mark.parametrize(
+    ("shape", "y", "match"),
+    [
+        ((10, 64), [0, 1] * 5, r"shape \(n_pairs, 2\)"),
+        ((10, 3, 64), [0, 1] * 5, r"shape \(n_pairs, 2\)"),
+        ((1, 2, 64), [1], "both 0"),
+        ((4, 2, 64), [0, 1, 2, 1], "both 0"),
+    ],
+)
+def test_bad_pair_input(shape, y, match):
+    with pytest.raises(ValueError, match=match):
+        SiameseVerifier(max_epochs=1).fit(np.zeros(shape), y)
+
+
+def test_wrong_sample_shape_and_unfitted(pair_data):
+    (pairs, same), _ = pair_data
+    with pytest.raises(NotFittedError):
+        SiameseVerifier().predict(pairs)
+    verifier = SiameseVerifier(max_epochs=1, random_state=0).fit(pairs, same)
+    with pytest.raises(ValueError, match="samples of shape"):
+        verifier.predict(pairs[:, :, :10])
