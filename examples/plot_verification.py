@@ -8,7 +8,9 @@ alphabets scores pairs of characters from three other alphabets with
 ``pair_score``; the ROC curve shows every trade-off between false accepts
 (different characters called the same) and false rejects. The threshold is
 chosen on one half of the pairs, for a false-accept rate of at most 5%, and its
-errors are counted on the other half.
+errors are counted on the other half. (With pair labels only, train a
+:class:`~sksiamese.SiameseVerifier` instead and let scikit-learn's
+``TunedThresholdClassifierCV`` choose its threshold.)
 """
 
 # %%
@@ -19,6 +21,7 @@ from sklearn.metrics import roc_curve
 from sksiamese import SiameseEmbedder
 from sksiamese.datasets import fetch_omniglot
 from sksiamese.metrics import verification_metrics
+from sksiamese.pairs import make_pairs
 
 background = fetch_omniglot("background_small1", image_size=28)
 embedder = SiameseEmbedder(random_state=0).fit(background.data, background.target)
@@ -28,16 +31,7 @@ new = ~np.isin(task.alphabet, np.unique(background.alphabet))
 X, y = task.data[new], task.target[new]
 
 # Balanced pairs: as many of one character as of two different ones.
-rng = np.random.default_rng(0)
-first = rng.integers(len(y), size=4000)
-same = rng.random(4000) < 0.5
-second = np.array(
-    [
-        rng.choice(np.flatnonzero(((y == y[i]) == s) & (np.arange(len(y)) != i)))
-        for i, s in zip(first, same, strict=True)
-    ]
-)
-pairs, labels = np.stack([X[first], X[second]], axis=1), same.astype(int)
+pairs, labels = make_pairs(X, y, 4000, random_state=0)
 scores = embedder.pair_score(pairs)
 tune, test = np.arange(2000), np.arange(2000, 4000)
 

@@ -193,12 +193,24 @@ def equal_error_rate(y_true, y_score):
     return float(a0 + t * (a1 - a0))
 
 
+def _pair_scorer(estimator):
+    """The pair-scoring method of any of our estimators."""
+    for owner in (estimator, getattr(estimator, "embedder_", None)):
+        if hasattr(owner, "pair_score"):
+            return owner.pair_score
+    if hasattr(estimator, "decision_function") and hasattr(estimator, "sample_shape_"):
+        return estimator.decision_function  # SiameseVerifier scores pairs directly
+    raise TypeError(f"{type(estimator).__name__} cannot score pairs.")
+
+
 def verification_metrics(estimator, pairs, y_same):
     """ROC AUC and equal error rate of an estimator's pair scores.
 
     Parameters
     ----------
-    estimator : fitted SiameseEmbedder, or any estimator with ``pair_score``
+    estimator : fitted SiameseEmbedder, SiameseVerifier or OneShotClassifier
+        Pairs are scored by ``pair_score`` (the embedder's, for a classifier)
+        or, for a verifier, ``decision_function``.
     pairs : array-like of shape (n_pairs, 2) + sample_shape
     y_same : array-like of shape (n_pairs,)
         1 where the two samples share a class, else 0.
@@ -208,7 +220,7 @@ def verification_metrics(estimator, pairs, y_same):
     result : Bunch
         ``roc_auc`` and ``equal_error_rate``.
     """
-    scores = estimator.pair_score(pairs)
+    scores = _pair_scorer(estimator)(pairs)
     return Bunch(
         roc_auc=float(roc_auc_score(y_same, scores)),
         equal_error_rate=equal_error_rate(y_same, scores),

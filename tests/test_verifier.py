@@ -88,3 +88,42 @@ def test_wrong_sample_shape_and_unfitted(pair_data):
     verifier = SiameseVerifier(max_epochs=1, random_state=0).fit(pairs, same)
     with pytest.raises(ValueError, match="samples of shape"):
         verifier.predict(pairs[:, :, :10])
+
+
+def test_verification_metrics_work_on_every_estimator(pair_data, small):
+    from sksiamese import OneShotClassifier, SiameseEmbedder
+    from sksiamese.metrics import verification_metrics
+
+    (pairs, same), (test_pairs, test_same) = pair_data
+    X, y = small
+    estimators = [
+        SiameseVerifier(max_epochs=3, random_state=0).fit(pairs, same),
+        SiameseEmbedder(max_epochs=3, random_state=0).fit(X, y),
+        OneShotClassifier(max_epochs=3, random_state=0).fit(X, y),
+    ]
+    for estimator in estimators:
+        result = verification_metrics(estimator, test_pairs, test_same)
+        assert result.roc_auc > 0.8 and result.equal_error_rate < 0.3
+
+
+API_CHECKS = [
+    "check_no_attributes_set_in_init",
+    "check_parameters_default_constructible",
+    "check_get_params_invariance",
+    "check_set_params",
+    "check_estimator_repr",
+    "check_estimator_cloneable",
+    "check_do_not_raise_errors_in_init_or_set_params",
+    "check_estimator_tags_renamed",
+    "check_valid_tag_types",
+    "check_mixin_order",
+]
+
+
+@pytest.mark.parametrize("name", API_CHECKS)
+def test_scikit_learn_checks_that_do_not_assume_2d_input(name):
+    # The other checks feed (n_samples, n_features) arrays, which are not
+    # pairs; metric-learn's pair learners skip them for the same reason.
+    from sklearn.utils import estimator_checks
+
+    getattr(estimator_checks, name)("SiameseVerifier", SiameseVerifier(max_epochs=1))
