@@ -190,12 +190,13 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
         self._store_routed(kwargs)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, pairs, y):
+    def fit(self, X, y):
         """Train on labelled pairs.
 
         Parameters
         ----------
-        pairs : array-like of shape (n_pairs, 2) + sample_shape
+        X : array-like of shape (n_pairs, 2) + sample_shape
+            The pairs.
         y : array-like of shape (n_pairs,)
             1 where the two samples belong together, 0 where not.
 
@@ -210,7 +211,7 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
                 "say same or different; use 'contrastive' or 'bce', or train a "
                 "SiameseEmbedder on class labels."
             )
-        pairs = validate_pairs(pairs)
+        pairs = validate_pairs(X)
         y = np.asarray(y)
         check_consistent_length(pairs, y)
         if set(np.unique(y).tolist()) != {0, 1}:
@@ -284,12 +285,13 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
         with torch.no_grad():
             return criterion.scores(embeddings.to(device).double()).cpu().numpy()
 
-    def decision_function(self, pairs):
+    def decision_function(self, X):
         """Similarity of each pair: minus the distance, or the head's logit.
 
         Parameters
         ----------
-        pairs : array-like of shape (n_pairs, 2) + sample_shape
+        X : array-like of shape (n_pairs, 2) + sample_shape
+            The pairs.
 
         Returns
         -------
@@ -297,32 +299,34 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
             Higher means more alike.
         """
         check_is_fitted(self)
-        return self._scores(validate_pairs(pairs, self.sample_shape_))
+        return self._scores(validate_pairs(X, self.sample_shape_))
 
-    def predict_proba(self, pairs):
+    def predict_proba(self, X):
         """Calibrated probabilities of "different" and "same".
 
         Parameters
         ----------
-        pairs : array-like of shape (n_pairs, 2) + sample_shape
+        X : array-like of shape (n_pairs, 2) + sample_shape
+            The pairs.
 
         Returns
         -------
         proba : ndarray of shape (n_pairs, 2)
         """
-        scores = self.decision_function(pairs)
+        scores = self.decision_function(X)
         return self.calibrator_.predict_proba(scores[:, None])
 
-    def predict(self, pairs):
+    def predict(self, X):
         """1 where the pair is more likely the same than not, else 0.
 
         Parameters
         ----------
-        pairs : array-like of shape (n_pairs, 2) + sample_shape
+        X : array-like of shape (n_pairs, 2) + sample_shape
+            The pairs.
 
         Returns
         -------
         y_pred : ndarray of shape (n_pairs,)
         """
-        scores = self.decision_function(pairs)
+        scores = self.decision_function(X)
         return self.calibrator_.predict(scores[:, None])
