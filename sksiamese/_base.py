@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 # skorch-style routed parameters (``module__hidden_sizes=(256,)``) that
 # ``**kwargs`` accepts; everything else must be a named parameter.
@@ -198,6 +198,19 @@ def validate_samples(estimator, X, y="no_validation", *, reset):
             f"{estimator.sample_shape_}."
         )
     return X if isinstance(y, str) and y == "no_validation" else (X, y)
+
+
+def validate_pairs(pairs, sample_shape=None):
+    """``pairs`` as float32 ``(n_pairs, 2, *sample_shape)``, with clear errors."""
+    pairs = check_array(pairs, allow_nd=True, dtype=np.float32, ensure_2d=False)
+    if pairs.ndim < 3 or pairs.shape[1] != 2:
+        raise ValueError(f"pairs must have shape (n_pairs, 2) + sample_shape; got {pairs.shape}.")
+    if sample_shape is not None and pairs.shape[2:] != sample_shape:
+        raise ValueError(
+            f"pairs hold samples of shape {pairs.shape[2:]}, but the verifier was "
+            f"fitted on samples of shape {sample_shape}."
+        )
+    return pairs
 
 
 def resolve_device(device):

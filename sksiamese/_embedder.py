@@ -10,7 +10,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
-from ._base import SiameseBase, resolve_device, validate_samples, with_shared_parameters_doc
+from ._base import (
+    SiameseBase,
+    resolve_device,
+    validate_pairs,
+    validate_samples,
+    with_shared_parameters_doc,
+)
 from ._batches import can_form_positive_pair
 from ._persistence import load_weights, save_weights
 from ._scoring import class_scores, fit_temperature, leave_one_out_scores
@@ -242,14 +248,10 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
 
     def _embed_pairs(self, pairs):
         check_is_fitted(self)
-        pairs = np.asarray(pairs) if not hasattr(pairs, "shape") else pairs
-        if pairs.ndim < 3 or pairs.shape[1] != 2:
-            raise ValueError(
-                "pairs must have shape (n_pairs, 2) + sample_shape; got shape "
-                f"{tuple(pairs.shape)}."
-            )
-        flat = pairs.reshape(-1, *pairs.shape[2:])
-        embeddings = self._embed(validate_samples(self, flat, reset=False))
+        pairs = validate_pairs(pairs, self.sample_shape_)
+        embeddings = self._embed(
+            validate_samples(self, pairs.reshape(-1, *self.sample_shape_), reset=False)
+        )
         return embeddings[0::2], embeddings[1::2]
 
     def pair_distance(self, pairs):

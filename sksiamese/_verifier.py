@@ -7,13 +7,13 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_array, check_consistent_length, check_is_fitted
+from sklearn.utils.validation import check_consistent_length, check_is_fitted
 from skorch.callbacks import LRScheduler
 from torch import nn
 from torch.nn import functional as F
 from torch.optim.lr_scheduler import OneCycleLR
 
-from ._base import SHARED_CONSTRAINTS, RoutedParamsMixin, resolve_device
+from ._base import SHARED_CONSTRAINTS, RoutedParamsMixin, resolve_device, validate_pairs
 from ._net import FiniteLoss, SiameseNet
 from ._training import default_module
 from .modules import KochHead
@@ -62,19 +62,6 @@ class PairLoss(nn.Module):
             distance = -scores
             losses = torch.where(same, distance.pow(2), F.relu(self.margin - distance).pow(2))
         return losses[same].mean() + losses[~same].mean()
-
-
-def validate_pairs(pairs, sample_shape=None):
-    """``pairs`` as float32 ``(n_pairs, 2, *sample_shape)``, with clear errors."""
-    pairs = check_array(pairs, allow_nd=True, dtype=np.float32, ensure_2d=False)
-    if pairs.ndim < 3 or pairs.shape[1] != 2:
-        raise ValueError(f"pairs must have shape (n_pairs, 2) + sample_shape; got {pairs.shape}.")
-    if sample_shape is not None and pairs.shape[2:] != sample_shape:
-        raise ValueError(
-            f"pairs hold samples of shape {pairs.shape[2:]}, but the verifier was "
-            f"fitted on samples of shape {sample_shape}."
-        )
-    return pairs
 
 
 _PARAMETERS = (
