@@ -34,6 +34,20 @@ def criterion_for(params, embedding_dim):
     return BCEPairLoss, {"embedding_dim": embedding_dim, "mining": mining}
 
 
+def base_callbacks(params, steps_per_epoch):
+    """The library's own callbacks: a finite-loss guard and the lr schedule."""
+    callbacks = [("finite_loss", FiniteLoss())]
+    if params["lr_schedule"] == "onecycle":
+        one_cycle = LRScheduler(
+            policy=OneCycleLR,
+            max_lr=params["lr"],
+            total_steps=params["max_epochs"] * steps_per_epoch,
+            step_every="batch",
+        )
+        callbacks.append(("lr_schedule", one_cycle))
+    return callbacks
+
+
 def _prefixed(prefix, params):
     return {f"{prefix}__{k}": v for k, v in params.items()}
 
@@ -71,15 +85,7 @@ def build_net(params, sample_shape, device, seeds, steps_per_epoch):
         classes_per_batch=params["classes_per_batch"],
         samples_per_class=params["samples_per_class"],
     )
-    callbacks = [("finite_loss", FiniteLoss())]
-    if params["lr_schedule"] == "onecycle":
-        one_cycle = LRScheduler(
-            policy=OneCycleLR,
-            max_lr=params["lr"],
-            total_steps=params["max_epochs"] * steps_per_epoch,
-            step_every="batch",
-        )
-        callbacks.append(("lr_schedule", one_cycle))
+    callbacks = base_callbacks(params, steps_per_epoch)
     train_split = None
     if params["early_stopping"]:
         train_split = ClassHoldoutSplit(params["validation_fraction"], seeds["split"])

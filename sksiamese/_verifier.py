@@ -8,14 +8,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
-from skorch.callbacks import LRScheduler
 from torch import nn
 from torch.nn import functional as F
-from torch.optim.lr_scheduler import OneCycleLR
 
 from ._base import SHARED_CONSTRAINTS, RoutedParamsMixin, resolve_device, validate_pairs
-from ._net import FiniteLoss, SiameseNet
-from ._training import default_module
+from ._net import SiameseNet
+from ._training import base_callbacks, default_module
 from .modules import KochHead
 
 
@@ -234,17 +232,8 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
             with torch.no_grad():
                 dim = branch(torch.as_tensor(pairs[0])).shape[1]
             branch.train()
-            callbacks = [("finite_loss", FiniteLoss())]
-            if self.lr_schedule == "onecycle":
-                steps = self.max_epochs * -(-len(pairs) // self.batch_size)
-                callbacks.append(
-                    (
-                        "lr_schedule",
-                        LRScheduler(
-                            policy=OneCycleLR, max_lr=self.lr, total_steps=steps, step_every="batch"
-                        ),
-                    )
-                )
+            steps_per_epoch = -(-len(pairs) // self.batch_size)
+            callbacks = base_callbacks(self.get_params(), steps_per_epoch)
             net = SiameseNet(
                 module=PairBranch(branch),
                 criterion=PairLoss,

@@ -51,6 +51,7 @@ def test_threshold_tuned_by_scikit_learn(pair_data):
 def test_same_random_state_same_model_and_pickle_round_trip(pair_data):
     (pairs, same), (test_pairs, _) = pair_data
     first = SiameseVerifier(max_epochs=2, random_state=3).fit(pairs, same)
+    assert {"finite_loss", "lr_schedule"} <= set(dict(first.net_.callbacks_))
     second = clone(first).fit(pairs, same)
     np.testing.assert_array_equal(
         first.decision_function(test_pairs), second.decision_function(test_pairs)
