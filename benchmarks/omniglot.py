@@ -15,6 +15,7 @@ import argparse
 import time
 
 import numpy as np
+import torch
 from _omniglot_data import background_small, data_home
 from sklearn.decomposition import PCA
 from sklearn.frozen import FrozenEstimator
@@ -22,6 +23,7 @@ from sklearn.neighbors import KNeighborsClassifier, NeighborhoodComponentsAnalys
 from sklearn.pipeline import make_pipeline
 
 from sksiamese import OneShotClassifier, SiameseEmbedder
+from sksiamese._base import resolve_device
 from sksiamese.datasets import fetch_omniglot_runs
 
 KOCH, HUMAN = 0.920, 0.955
@@ -63,7 +65,11 @@ def main():
     X, y = background_small(home)
     upright = np.array(["/rot" not in label for label in y])
     runs = fetch_omniglot_runs(data_home=home, image_size=28)
+    device = resolve_device("auto")
+    threads = f"{torch.get_num_threads()} threads"
+    where = torch.cuda.get_device_name() if device == "cuda" else threads
     print(f"training: {len(X)} images of {len(set(y))} classes (rotations included), 28x28")
+    print(f"sksiamese trains on {device} ({where})")
 
     rows = []
     if not args.skip_baselines:

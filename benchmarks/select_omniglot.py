@@ -7,10 +7,14 @@ lacks (Japanese katakana, Sanskrit, Tagalog). The evaluation alphabets, from
 which the 20 official runs are drawn, are not touched.
 
 Run: ``python benchmarks/select_omniglot.py '{"loss": "bce", "max_epochs": 15}' ...``
-(each argument is one candidate's parameters as JSON).
+(each argument is one candidate's parameters as JSON; ``"augment"`` may be an
+object of :class:`~sksiamese.augmentation.RandomAffine` ranges, such as
+``{"rotation": 15, "shear": 0.2, "scale": [0.85, 1.15], "translation": 0.08}``).
+``--seeds 2`` fits each candidate with ``random_state`` 0 and 1.
 """
 
 import argparse
+import itertools
 import json
 import time
 
@@ -18,6 +22,7 @@ import numpy as np
 from _omniglot_data import data_home
 
 from sksiamese import SiameseEmbedder
+from sksiamese.augmentation import RandomAffine
 from sksiamese.datasets import fetch_omniglot
 from sksiamese.metrics import one_shot_accuracy
 
@@ -26,15 +31,18 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("candidates", nargs="+", help="parameters as JSON objects")
     parser.add_argument("--data-home")
+    parser.add_argument("--seeds", type=int, default=1, help="fits per candidate")
     args = parser.parse_args()
     home = data_home(args.data_home)
     train = fetch_omniglot("background_small1", data_home=home, image_size=28, rotations=True)
     valid = fetch_omniglot("background_small2", data_home=home, image_size=28)
     unseen = ~np.isin(valid.alphabet, np.unique(train.alphabet))
-    for candidate in args.candidates:
+    for candidate, seed in itertools.product(args.candidates, range(args.seeds)):
         params = json.loads(candidate)
+        if isinstance(params.get("augment"), dict):
+            params["augment"] = RandomAffine(**params["augment"])
         start = time.perf_counter()
-        embedder = SiameseEmbedder(random_state=0, **params).fit(train.data, train.target)
+        embedder = SiameseEmbedder(random_state=seed, **params).fit(train.data, train.target)
         seconds = time.perf_counter() - start
         result = one_shot_accuracy(
             embedder,
@@ -48,7 +56,8 @@ def main():
             random_state=0,
         )
         print(
-            f"{candidate}: validation 20-way 1-shot {result.mean:.1%} +/- {result.ci95:.1%}, "
+            f"{candidate} (random_state={seed}): validation 20-way 1-shot "
+            f"{result.mean:.1%} +/- {result.ci95:.1%}, "
             f"fit {seconds:.0f} s, final loss {embedder.loss_curve_[-1]:.3f}",
             flush=True,
         )

@@ -10,10 +10,17 @@ batches only: sksiamese's time is the sum of skorch's epoch durations, which
 include its callbacks and per-batch bookkeeping; the post-training calibration
 is reported apart.
 
-Run: ``python benchmarks/speed.py [--steps 200] [--repeats 3]``
+On a GPU (``--device cuda``) the training data is kept on the device, and two
+more variants of the plain loop are timed: bf16 autocast, and bf16 with
+``channels_last`` memory format, which tell whether mixed precision pays for
+this network; sksiamese then also runs with ``accelerator=Accelerator(
+mixed_precision="bf16")``.
+
+Run: ``python benchmarks/speed.py [--epochs 3] [--repeats 3] [--device cpu]``
 """
 
 import argparse
+import contextlib
 import time
 
 import numpy as np
@@ -30,25 +37,40 @@ from sksiamese.modules import ConvBranch
 P, K, LR, MARGIN = 32, 4, 3e-3, 0.5
 
 
-def batches(X, codes, seed=0):
+def batches(X, codes, seed=0, device=None):
     return ClassBalancedBatches(
-        Dataset(X, codes), 128, classes_per_batch=P, samples_per_class=K, seed=seed
+        Dataset(X, codes), 128, classes_per_batch=P, samples_per_class=K, seed=seed, device=device
     )
 
 
-def plain_loop(X, codes, loss_fn, epochs):
+def synchronize(device):
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def plain_loop(X, codes, loss_fn, epochs, device="cpu", bf16=False, channels_last=False):
     """The loop a user would write by hand; returns images per second."""
     torch.manual_seed(0)
-    model = ConvBranch((28, 28))
+    model = ConvBranch((28, 28)).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
-    iterator, images, start = batches(X, codes), 0, time.perf_counter()
+    autocast = torch.autocast(device.split(":")[0], dtype=torch.bfloat16) if bf16 else None
+    iterator, images = batches(X, codes, device=device), 0
+    synchronize(device)
+    start = time.perf_counter()
     for _ in range(epochs):
         for Xb, yb in iterator:
+            if channels_last:
+                Xb = Xb.unsqueeze(1).contiguous(memory_format=torch.channels_last)
             optimizer.zero_grad()
-            loss = loss_fn(model(Xb), yb)
+            with autocast or contextlib.nullcontext():
+                embeddings = model(Xb)
+            loss = loss_fn(embeddings.float(), yb)
             loss.backward()
             optimizer.step()
             images += len(yb)
+    synchronize(device)
     return images / (time.perf_counter() - start)
 
 
@@ -72,7 +94,12 @@ def ours(name):
     return TripletLoss(MARGIN) if name == "triplet" else ContrastiveLoss(MARGIN)
 
 
-def sksiamese_fit(X, y, name, epochs):
+def sksiamese_fit(X, y, name, epochs, device="cpu", bf16=False):
+    accelerator = None
+    if bf16:
+        from accelerate import Accelerator
+
+        accelerator = Accelerator(mixed_precision="bf16")
     embedder = SiameseEmbedder(
         loss=name,
         margin=MARGIN,
@@ -81,7 +108,10 @@ def sksiamese_fit(X, y, name, epochs):
         max_epochs=epochs,
         classes_per_batch=P,
         samples_per_class=K,
-        device="cpu",
+        augment=False,
+        inference_views=1,
+        device=device,
+        accelerator=accelerator,
         random_state=0,
     )
     start = time.perf_counter()
@@ -98,24 +128,41 @@ def main():
     parser.add_argument("--data-home")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
+    device, gpu = args.device, args.device.startswith("cuda")
     data = fetch_omniglot("background_small1", data_home=data_home(args.data_home), image_size=28)
     X, y = data.data, data.target
     codes = np.unique(y, return_inverse=True)[1]
     steps = args.epochs * len(batches(X, codes))
-    print(f"{len(X)} images, {steps} steps of {P}x{K}, {torch.get_num_threads()} threads")
+    where = torch.cuda.get_device_name() if gpu else f"{torch.get_num_threads()} threads"
+    print(f"{len(X)} images, {steps} steps of {P}x{K}, on {device} ({where})")
     summary = {}
     for name in ("triplet", "contrastive"):
         rates = {"sksiamese": [], "plain torch": [], "pytorch-metric-learning": []}
+        if gpu:
+            rates.update({"sksiamese bf16": [], "plain bf16": [], "plain bf16 channels_last": []})
         overhead = []
         for _ in range(args.repeats):
-            rate, after = sksiamese_fit(X, y, name, args.epochs)
+            rate, after = sksiamese_fit(X, y, name, args.epochs, device)
             rates["sksiamese"].append(rate)
             overhead.append(after)
-            rates["plain torch"].append(plain_loop(X, codes, ours(name), args.epochs))
+            rates["plain torch"].append(plain_loop(X, codes, ours(name), args.epochs, device))
             rates["pytorch-metric-learning"].append(
-                plain_loop(X, codes, pml_loss(name), args.epochs)
+                plain_loop(X, codes, pml_loss(name), args.epochs, device)
             )
+            if gpu:
+                rates["sksiamese bf16"].append(
+                    sksiamese_fit(X, y, name, args.epochs, device, bf16=True)[0]
+                )
+                rates["plain bf16"].append(
+                    plain_loop(X, codes, ours(name), args.epochs, device, bf16=True)
+                )
+                rates["plain bf16 channels_last"].append(
+                    plain_loop(
+                        X, codes, ours(name), args.epochs, device, bf16=True, channels_last=True
+                    )
+                )
         medians = {key: float(np.median(value)) for key, value in rates.items()}
         summary[name] = medians
         print(f"\nloss={name!r}: images per second (median of {args.repeats})")

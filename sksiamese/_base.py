@@ -14,17 +14,20 @@ from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from .augmentation import RandomAffine
+
 # skorch-style routed parameters (``module__hidden_sizes=(256,)``) that
 # ``**kwargs`` accepts; everything else must be a named parameter.
 ROUTED_PREFIXES = ("module__", "optimizer__", "callbacks__")
 
 SHARED_PARAMETERS_DOC = """\
-loss : {'contrastive', 'triplet', 'bce'}, default='triplet'
+loss : {'contrastive', 'triplet', 'bce'}, default='contrastive'
     Training objective, computed on the pairs and triplets inside each
     batch. ``'contrastive'``: Hadsell et al. (2006). ``'triplet'``: triplet
     margin loss with online mining (see ``mining``). ``'bce'``: Koch et
     al. (2015), a learned weighted-L1 head and a sigmoid, cross-entropy on
-    balanced positive and negative pairs.
+    balanced positive and negative pairs. Contrastive is the default: it
+    led on Omniglot validation alphabets with every setting tried.
 margin : float, default=0.5
     Margin of the contrastive and triplet losses, in units of distance
     between L2-normalised embeddings (which lie in ``[0, 2]``). Ignored by
@@ -45,7 +48,7 @@ module : torch.nn.Module class or instance, default=None
 embedding_dim : int, default=64
     Size of the embeddings of the default modules; a custom ``module``
     sets its own.
-max_epochs : int, default=15
+max_epochs : int, default=30
     Number of epochs. An epoch draws as many class-balanced batches as it
     takes to show about as many samples as the training set holds.
 lr : float, default=3e-3
@@ -55,9 +58,12 @@ lr_schedule : {'onecycle', 'constant'}, default='onecycle'
     ``lr`` over the first 30% of the batches, then anneals it to almost
     zero by the last batch of ``max_epochs``: fast, stable training with
     little tuning. ``'constant'`` keeps ``lr`` throughout.
-classes_per_batch : int, default=32
+classes_per_batch : int or 'auto', default='auto'
     Classes in each training batch (P); at most the number of classes with
-    two or more samples.
+    two or more samples. ``'auto'``: 64 for the contrastive loss, 32 for
+    triplet and bce. On Omniglot validation alphabets 64 classes lifted
+    contrastive from 80.9% to 82.5%, left bce where it was, and made
+    batch-hard triplet training collapse (harder negatives).
 samples_per_class : int, default=4
     Samples of each class in a training batch (K).
 batch_size : int, default=256
@@ -78,10 +84,19 @@ validation_fraction : float, default=0.1
     Fraction of the classes held out when ``early_stopping=True``.
 n_iter_no_change : int, default=5
     Patience of early stopping, in epochs.
-augment : bool, default=False
+augment : bool, 'auto' or RandomAffine, default='auto'
     Distort every training image by a random affine map (rotation, shear,
     scale, translation; :class:`~sksiamese.augmentation.RandomAffine`, as
-    in Koch et al.), drawn anew at each batch. Images only.
+    in Koch et al.), drawn anew at each batch. ``'auto'`` augments images
+    ``(n, H, W)`` or ``(n, C, H, W)`` and leaves feature vectors alone;
+    ``True`` requires images. A ``RandomAffine`` sets other ranges (its
+    seed is replaced by one drawn from ``random_state``).
+inference_views : int, default=8
+    With augmentation on, each image is embedded at inference as the mean
+    of the embeddings of ``inference_views`` views of it: itself and fixed
+    affine distortions drawn once at ``fit`` from the training ranges
+    (test-time augmentation), rescaled to the views' mean norm. The same
+    image always gets the same embedding. ``1`` embeds the image alone.
 verbose : int, default=0
     ``0`` prints nothing; ``1`` prints skorch's table of epochs (losses,
     duration) and a progress bar over the batches of each epoch.
@@ -102,7 +117,7 @@ SHARED_CONSTRAINTS = {
     "max_epochs": [Interval(Integral, 1, None, closed="left")],
     "lr": [Interval(Real, 0, None, closed="neither")],
     "lr_schedule": [StrOptions({"onecycle", "constant"})],
-    "classes_per_batch": [Interval(Integral, 2, None, closed="left")],
+    "classes_per_batch": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"})],
     "samples_per_class": [Interval(Integral, 2, None, closed="left")],
     "batch_size": [Interval(Integral, 1, None, closed="left")],
     "optimizer": [callable],
@@ -112,7 +127,8 @@ SHARED_CONSTRAINTS = {
     "early_stopping": ["boolean"],
     "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
     "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-    "augment": ["boolean"],
+    "augment": ["boolean", StrOptions({"auto"}), RandomAffine],
+    "inference_views": [Interval(Integral, 1, None, closed="left")],
     "verbose": ["verbose"],
     "random_state": ["random_state"],
 }

@@ -22,7 +22,31 @@ def _take(X, index):
     """Rows ``index`` of ``X`` as a dense tensor; sparse rows densified here."""
     if sp.issparse(X):
         return torch.from_numpy(X[index.numpy()].toarray())
-    return X[index]
+    return X[index.to(X.device)]
+
+
+# Share of the free GPU memory the training data may take to be kept there.
+_DEVICE_SHARE = 0.25
+
+
+def _on_device(X, device):
+    """``X`` copied once to a CUDA ``device`` when dense and small enough, else ``X``.
+
+    Batches gathered from data already on the GPU cost no host-to-device copy.
+    """
+    if device is None or torch.device(device).type != "cuda" or sp.issparse(X):
+        return X
+    free, _ = torch.cuda.mem_get_info(torch.device(device))
+    if X.element_size() * X.nelement() > _DEVICE_SHARE * free:
+        return X
+    return X.to(device)
+
+
+def _to_device(batch, device):
+    """Move a CPU batch to a CUDA ``device`` through pinned memory, without blocking."""
+    if device is None or batch.device.type != "cpu" or torch.device(device).type != "cuda":
+        return batch
+    return batch.pin_memory().to(device, non_blocking=True)
 
 
 class SequentialBatches:
@@ -72,6 +96,12 @@ class ClassBalancedBatches:
     same_every_epoch : bool, default=False
         Re-seed at every pass, so each epoch sees the same batches (used for the
         validation loss, which must be comparable across epochs).
+    device : str or torch.device, default=None
+        Where the batches are used. For CUDA, dense data is copied to the GPU
+        once when it takes at most a quarter of the free GPU memory, and
+        batches are gathered there; otherwise each batch goes through pinned
+        memory with a non-blocking copy. Sampling stays on the CPU, so the
+        batches do not depend on the device.
     """
 
     def __init__(
@@ -83,14 +113,17 @@ class ClassBalancedBatches:
         samples_per_class,
         seed,
         same_every_epoch=False,
+        device=None,
     ):
-        self.X = _as_tensor_source(dataset.X)
-        self.y = torch.as_tensor(dataset.y)
+        self.device = device
+        self.X = _on_device(_as_tensor_source(dataset.X), device)
+        labels = torch.as_tensor(dataset.y)
+        self.y = labels.to(self.X.device) if isinstance(self.X, torch.Tensor) else labels
         self.samples_per_class = samples_per_class
         self.seed = seed
         self.same_every_epoch = same_every_epoch
         self.generator = torch.Generator().manual_seed(seed)
-        self._members = self._class_members(self.y)
+        self._members = self._class_members(labels)
         self.classes_per_batch = min(classes_per_batch, len(self._members))
         per_batch = self.classes_per_batch * samples_per_class
         self.n_batches = max(1, round(len(self.y) / per_batch))
@@ -122,7 +155,10 @@ class ClassBalancedBatches:
             self.generator.manual_seed(self.seed)
         for _ in range(self.n_batches):
             index = self._draw()
-            yield _take(self.X, index), self.y[index]
+            yield (
+                _to_device(_take(self.X, index), self.device),
+                _to_device(self.y[index.to(self.y.device)], self.device),
+            )
 
 
 class ClassHoldoutSplit:

@@ -113,15 +113,15 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         aggregation="prototype",
         reject_below=None,
         unknown_label=-1,
-        loss="triplet",
+        loss="contrastive",
         margin=0.5,
         mining="batch_hard",
         module=None,
         embedding_dim=64,
-        max_epochs=15,
+        max_epochs=30,
         lr=3e-3,
         lr_schedule="onecycle",
-        classes_per_batch=32,
+        classes_per_batch="auto",
         samples_per_class=4,
         batch_size=256,
         optimizer=torch.optim.Adam,
@@ -131,7 +131,8 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=5,
-        augment=False,
+        augment="auto",
+        inference_views=8,
         verbose=0,
         random_state=None,
         **kwargs,
@@ -159,6 +160,7 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.augment = augment
+        self.inference_views = inference_views
         self.verbose = verbose
         self.random_state = random_state
         self._store_routed(kwargs)

@@ -20,10 +20,13 @@ from ._base import (
 from ._batches import can_form_positive_pair
 from ._persistence import load_weights, save_weights
 from ._scoring import class_scores, fit_temperature, leave_one_out_scores
-from ._training import train_net
+from ._training import augmentation_for, train_net
+from .augmentation import distort
 
 # Rows used to calibrate the temperature and check for collapse after training.
 _CALIBRATION_ROWS = 2048
+# Images distorted at a time for test-time augmentation (bounds the copies).
+_VIEW_CHUNK = 4096
 
 
 def check_training_labels(y):
@@ -72,6 +75,9 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
     temperature_ : float
         Scale that turns similarities into calibrated probabilities, fitted on
         leave-one-out nearest-example scores of the training data.
+    inference_distortions_ : torch.Tensor of shape (n_distortions, 2, 3)
+        The fixed affine maps of test-time augmentation (see
+        ``inference_views``); empty when augmentation is off.
     sample_shape_ : tuple of int
         Shape of one sample seen in ``fit``.
     n_features_in_ : int
@@ -104,15 +110,15 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
     def __init__(
         self,
         *,
-        loss="triplet",
+        loss="contrastive",
         margin=0.5,
         mining="batch_hard",
         module=None,
         embedding_dim=64,
-        max_epochs=15,
+        max_epochs=30,
         lr=3e-3,
         lr_schedule="onecycle",
-        classes_per_batch=32,
+        classes_per_batch="auto",
         samples_per_class=4,
         batch_size=256,
         optimizer=torch.optim.Adam,
@@ -122,7 +128,8 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=5,
-        augment=False,
+        augment="auto",
+        inference_views=8,
         verbose=0,
         random_state=None,
         **kwargs,
@@ -146,6 +153,7 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.augment = augment
+        self.inference_views = inference_views
         self.verbose = verbose
         self.random_state = random_state
         self._store_routed(kwargs)
@@ -175,8 +183,17 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
         self.net_ = train_net(self._shared_params(), X, codes, device, random_state)
         self.n_iter_ = len(self.net_.history)
         self.loss_curve_ = list(self.net_.history[:, "train_loss"])
+        self.inference_distortions_ = self._draw_inference_distortions(random_state)
         self._check_and_calibrate(X, codes, random_state)
         return self
+
+    def _draw_inference_distortions(self, random_state):
+        """The fixed affine maps of test-time augmentation, ``(views - 1, 2, 3)``."""
+        seed = int(random_state.randint(np.iinfo(np.int32).max))
+        augmentation = augmentation_for(self.augment, self.sample_shape_, seed)
+        if augmentation is None or self.inference_views == 1:
+            return torch.zeros(0, 2, 3)
+        return augmentation.matrices(self.inference_views - 1)
 
     def _check_and_calibrate(self, X, codes, random_state):
         """Warn if training collapsed; fit ``temperature_`` on training data."""
@@ -215,7 +232,24 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
 
     def _embed(self, X):
         """Embeddings of validated ``X`` as a CPU float32 tensor (eval, no_grad)."""
-        return self.net_.forward(X).float()
+        if len(self.inference_distortions_) == 0:
+            return self.net_.forward(X).float()
+        return torch.cat(
+            [self._embed_views(X[i : i + _VIEW_CHUNK]) for i in range(0, len(X), _VIEW_CHUNK)]
+        )
+
+    def _embed_views(self, X):
+        """Mean embedding of each image and its fixed distortions (test-time augmentation).
+
+        The mean is rescaled to the views' mean norm, so that L2-normalised
+        embeddings stay on the unit sphere where the margin and head were fitted.
+        """
+        images = torch.as_tensor(X, device=self.net_.device)
+        views = [images] + [distort(images, theta) for theta in self.inference_distortions_]
+        embeddings = torch.stack([self.net_.forward(view).float() for view in views])
+        mean = embeddings.mean(0)
+        scale = embeddings.norm(dim=2).mean(0) / mean.norm(dim=1).clamp_min(1e-12)
+        return mean * scale[:, None]
 
     def _similarity(self, A, B):
         """Similarity matrix of two sets of embeddings (higher is more alike)."""
@@ -359,6 +393,7 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
         self.sample_shape_ = tuple(state["sample_shape"])
         self.n_features_in_ = state["n_features_in"]
         self.temperature_ = state["temperature"]
+        self.inference_distortions_ = state["inference_distortions"].cpu()
         self.loss_curve_ = state["loss_curve"]
         self.n_iter_ = len(self.loss_curve_)
         return self

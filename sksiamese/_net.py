@@ -21,6 +21,12 @@ class _SiameseSteps:
     is applied to training batches on the net's device.
     """
 
+    # The lr scheduler and early stopping hold the optimizer and copies of the
+    # weights, in ``callbacks_`` and in the ``callbacks`` list that shares its
+    # instances. Pickled among skorch's device-mapped attributes (a prefix),
+    # a net trained on a GPU unpickles on a machine without CUDA.
+    cuda_dependent_attributes_ = ["callbacks"]
+
     def __init__(self, *args, augmentation=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.augmentation = augmentation

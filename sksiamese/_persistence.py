@@ -13,12 +13,13 @@ from ._training import build_net
 def save_weights(embedder, path):
     """Write the twin branch, the loss's weights and the fitted plain values."""
     state = {
-        "format": "sksiamese-weights-1",
+        "format": "sksiamese-weights-2",
         "module": embedder.net_.module_.state_dict(),
         "criterion": embedder.net_.criterion_.state_dict(),
         "sample_shape": list(embedder.sample_shape_),
         "n_features_in": int(embedder.n_features_in_),
         "temperature": float(embedder.temperature_),
+        "inference_distortions": embedder.inference_distortions_,
         "loss_curve": [float(v) for v in embedder.loss_curve_],
     }
     head = getattr(embedder.net_.criterion_, "head", None)
@@ -30,7 +31,7 @@ def save_weights(embedder, path):
 def load_weights(embedder, path, params, device):
     """Rebuild the net from ``params`` and fill it with the saved weights."""
     state = torch.load(path, map_location=device, weights_only=True)
-    if state.get("format") != "sksiamese-weights-1":
+    if state.get("format") != "sksiamese-weights-2":
         raise ValueError(f"{path} is not a file written by SiameseEmbedder.save_weights.")
     sample_shape = tuple(state["sample_shape"])
     seeds = dict.fromkeys(("init", "train", "valid", "split", "augment"), 0)

@@ -48,6 +48,15 @@ def base_callbacks(params, steps_per_epoch):
     return callbacks
 
 
+def classes_per_batch(params):
+    """``params['classes_per_batch']``, with ``'auto'`` resolved for the loss."""
+    if isinstance(params["classes_per_batch"], str):  # 'auto'
+        # Chosen on Omniglot validation alphabets: larger batches mean harder
+        # in-batch negatives, which helped contrastive and collapsed triplet.
+        return 64 if params["loss"] == "contrastive" else 32
+    return params["classes_per_batch"]
+
+
 def _prefixed(prefix, params):
     return {f"{prefix}__{k}": v for k, v in params.items()}
 
@@ -60,11 +69,27 @@ def _steps_per_epoch(params, X, codes, seeds):
     batches = ClassBalancedBatches(
         dataset,
         params["batch_size"],
-        classes_per_batch=params["classes_per_batch"],
+        classes_per_batch=classes_per_batch(params),
         samples_per_class=params["samples_per_class"],
         seed=0,
     )
     return len(batches)
+
+
+def augmentation_for(augment, sample_shape, seed):
+    """The :class:`RandomAffine` of one fit, or ``None`` when it does not augment.
+
+    ``augment`` is the estimator parameter: a bool, ``'auto'`` (images only)
+    or a ``RandomAffine`` whose ranges are used with the fit's own seed.
+    """
+    images = len(sample_shape) >= 2
+    if isinstance(augment, str):  # 'auto'
+        augment = images
+    elif augment is not False and not images:
+        raise ValueError("augment needs images (n, H, W) or (n, C, H, W); X is 2-D.")
+    if isinstance(augment, RandomAffine):
+        return augment.with_seed(seed)
+    return RandomAffine(seed=seed) if augment else None
 
 
 def build_net(params, sample_shape, device, seeds, steps_per_epoch):
@@ -82,8 +107,9 @@ def build_net(params, sample_shape, device, seeds, steps_per_epoch):
     routed = {k: v for k, v in params.items() if "__" in k}
     criterion, criterion_args = criterion_for(params, params["embedding_dim"])
     balanced = dict(
-        classes_per_batch=params["classes_per_batch"],
+        classes_per_batch=classes_per_batch(params),
         samples_per_class=params["samples_per_class"],
+        device=None if params["accelerator"] is not None else device,
     )
     callbacks = base_callbacks(params, steps_per_epoch)
     train_split = None
@@ -95,11 +121,7 @@ def build_net(params, sample_shape, device, seeds, steps_per_epoch):
     if params["verbose"]:
         # skorch's PrintLog prints the epoch table whenever verbose is set.
         callbacks.append(("progress_bar", ProgressBar(batches_per_epoch="auto")))
-    augmentation = None
-    if params["augment"]:
-        if len(sample_shape) == 1:
-            raise ValueError("augment=True needs images (n, H, W) or (n, C, H, W); X is 2-D.")
-        augmentation = RandomAffine(seed=seeds["augment"])
+    augmentation = augmentation_for(params["augment"], sample_shape, seeds["augment"])
     net_class, placement = SiameseNet, {"device": device}
     accelerator = params["accelerator"]
     if accelerator is not None:

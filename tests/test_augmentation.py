@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 import torch
+from torch.nn import functional as F
 
 from sksiamese import SiameseEmbedder
-from sksiamese.augmentation import RandomAffine
+from sksiamese.augmentation import RandomAffine, distort
 
 
 def test_zero_ranges_leave_images_unchanged():
@@ -38,7 +39,7 @@ def test_translation_moves_the_ink():
 
 def test_augment_needs_images(small):
     X, y = small
-    with pytest.raises(ValueError, match="augment=True needs images"):
+    with pytest.raises(ValueError, match="augment needs images"):
         SiameseEmbedder(augment=True, max_epochs=1).fit(X, y)
 
 
@@ -52,3 +53,54 @@ def test_augmented_training_is_reproducible(small):
     first, second, other = (run.transform(images) for run in runs)
     assert np.array_equal(first, second)
     assert not np.array_equal(first, other)
+
+
+def test_auto_augments_images_and_leaves_vectors_alone(small):
+    X, y = small
+    vectors = SiameseEmbedder(max_epochs=1, random_state=0).fit(X, y)
+    images = SiameseEmbedder(max_epochs=1, random_state=0).fit(X.reshape(-1, 8, 8), y)
+    assert vectors.net_.augmentation is None
+    assert vectors.inference_distortions_.shape == (0, 2, 3)
+    assert isinstance(images.net_.augmentation, RandomAffine)
+    assert images.inference_distortions_.shape == (7, 2, 3)
+
+
+def test_distort_applies_one_map_to_every_image():
+    images = torch.rand(5, 1, 9, 9)
+    theta = RandomAffine(seed=1).matrices(1)
+    together = distort(images, theta[0])
+    one_by_one = torch.cat([distort(image[None], theta) for image in images])
+    torch.testing.assert_close(together, one_by_one)
+
+
+def test_inference_views_average_the_fixed_distortions(small):
+    X, y = small
+    images = X.reshape(-1, 8, 8)
+    embedder = SiameseEmbedder(max_epochs=2, inference_views=3, random_state=0).fit(images, y)
+    net = embedder.net_
+    views = [torch.as_tensor(images)] + [
+        distort(torch.as_tensor(images), theta) for theta in embedder.inference_distortions_
+    ]
+    stacked = torch.stack([net.forward(view) for view in views])
+    expected = F.normalize(stacked.mean(0), dim=1)  # the module's outputs are unit vectors
+    np.testing.assert_allclose(embedder.transform(images), expected.numpy(), atol=1e-5)
+    # Deterministic, and the same for a sample alone or in a batch.
+    alone, in_batch = embedder.transform(images[:1]), embedder.transform(images)[:1]
+    np.testing.assert_allclose(alone, in_batch, atol=1e-6)
+    plain = SiameseEmbedder(max_epochs=2, inference_views=1, random_state=0).fit(images, y)
+    np.testing.assert_allclose(plain.transform(images), net.forward(images).numpy(), atol=1e-6)
+
+
+def test_a_random_affine_sets_the_ranges_and_random_state_the_seed(small):
+    X, y = small
+    images = X.reshape(-1, 8, 8)
+    template = RandomAffine(rotation=0, shear=0, scale=(1, 1), translation=0.2, seed=123)
+    embedder = SiameseEmbedder(augment=template, max_epochs=1, random_state=0).fit(images, y)
+    used = embedder.net_.augmentation
+    assert (used.rotation, used.shear, used.scale, used.translation) == (0, 0, (1, 1), 0.2)
+    assert used.seed != template.seed
+    # Shifts only: the fixed inference maps are translations within the range.
+    maps = embedder.inference_distortions_
+    torch.testing.assert_close(maps[:, :, :2], torch.eye(2).expand(len(maps), 2, 2))
+    assert maps[:, :, 2].abs().max() <= 0.4
+    assert "translation=0.2" in repr(embedder)

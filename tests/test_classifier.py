@@ -54,19 +54,25 @@ def test_nearest_aggregation_is_one_nearest_neighbour(embedder, digits):
     np.testing.assert_array_equal(clf.fit(Xs, ys).predict(Xq), knn.predict(embedder.transform(Xq)))
 
 
-def test_predict_proba_is_a_calibrated_distribution(embedder, digits):
+def test_predict_proba_is_a_calibrated_distribution(small, digits):
+    X, y = small
     _, _, Xn, yn = digits
-    Xs, ys, Xq, yq = one_shot_split(Xn, yn, shots=5)
-    clf = OneShotClassifier(embedder=FrozenEstimator(embedder)).fit(Xs, ys)
-    proba = clf.predict_proba(Xq)
-    np.testing.assert_allclose(proba.sum(1), 1.0)
-    np.testing.assert_array_equal(clf.classes_[proba.argmax(1)], clf.predict(Xq))
-    # Calibrated: the mean confidence is close to the accuracy (within 0.1),
-    # where an uncalibrated softmax of distances sits near 1 / n_classes.
-    accuracy = clf.score(Xq, yq)
-    confidence = proba.max(1).mean()
-    assert abs(confidence - accuracy) < 0.1
-    assert clf.temperature_ != 1.0
+    accuracies, confidences = [], []
+    # Calibration is a statement about averages: over three embedders and
+    # support draws, the mean confidence is close to the accuracy (within
+    # 0.1), where an uncalibrated softmax of distances sits near 1 / n_classes.
+    # One draw of 25 support samples moves the temperature by up to 0.15.
+    for seed in range(3):
+        embedder = SiameseEmbedder(max_epochs=5, random_state=seed).fit(X, y)
+        Xs, ys, Xq, yq = one_shot_split(Xn, yn, shots=5, seed=seed)
+        clf = OneShotClassifier(embedder=FrozenEstimator(embedder)).fit(Xs, ys)
+        proba = clf.predict_proba(Xq)
+        np.testing.assert_allclose(proba.sum(1), 1.0)
+        np.testing.assert_array_equal(clf.classes_[proba.argmax(1)], clf.predict(Xq))
+        assert clf.temperature_ != 1.0
+        accuracies.append(clf.score(Xq, yq))
+        confidences.append(proba.max(1).mean())
+    assert abs(np.mean(confidences) - np.mean(accuracies)) < 0.1
 
 
 def test_one_shot_support_takes_the_embedder_temperature(embedder, digits):

@@ -244,3 +244,14 @@ def test_verbose_zero_prints_nothing(small, capsys):
     X, y = small
     SiameseEmbedder(max_epochs=2, verbose=0, random_state=0).fit(X, y)
     assert capsys.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize(
+    "loss, classes_per_batch, expected",
+    [("contrastive", "auto", 64), ("triplet", "auto", 32), ("bce", "auto", 32), ("triplet", 3, 3)],
+)
+def test_classes_per_batch_auto_depends_on_the_loss(small, loss, classes_per_batch, expected):
+    X, y = small
+    embedder = SiameseEmbedder(loss=loss, classes_per_batch=classes_per_batch, max_epochs=1)
+    net = embedder.fit(X, y).net_
+    assert net.get_params()["iterator_train__classes_per_batch"] == expected

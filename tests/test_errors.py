@@ -132,7 +132,7 @@ class Scaled(torch.nn.Module):
 def test_triplet_loss_stuck_at_the_margin_is_reported(small):
     X, y = small
     with pytest.warns(ConvergenceWarning, match="stuck at the margin"):
-        SiameseEmbedder(module=Scaled, lr=1e-9, max_epochs=1, margin=0.5).fit(X, y)
+        SiameseEmbedder(loss="triplet", module=Scaled, lr=1e-9, max_epochs=1, margin=0.5).fit(X, y)
 
 
 def test_module_with_wrong_output_shape(small):

@@ -8,9 +8,12 @@ import torch
 from sksiamese import OneShotClassifier, SiameseEmbedder
 
 
-@pytest.mark.parametrize("loss", ["triplet", "bce"])
-def test_saved_weights_reload_without_unpickling(small, tmp_path, loss):
+@pytest.mark.parametrize(
+    "loss, shape", [("triplet", (64,)), ("bce", (64,)), ("contrastive", (8, 8))]
+)
+def test_saved_weights_reload_without_unpickling(small, tmp_path, loss, shape):
     X, y = small
+    X = X.reshape(-1, *shape)  # images carry the fixed test-time distortions
     params = dict(loss=loss, max_epochs=2, embedding_dim=16, random_state=0)
     trained = SiameseEmbedder(**params).fit(X, y)
     path = tmp_path / "embedder.pt"
@@ -22,6 +25,7 @@ def test_saved_weights_reload_without_unpickling(small, tmp_path, loss):
     np.testing.assert_array_equal(restored.pair_score(pairs), trained.pair_score(pairs))
     assert restored.temperature_ == trained.temperature_
     assert restored.loss_curve_ == trained.loss_curve_
+    torch.testing.assert_close(restored.inference_distortions_, trained.inference_distortions_)
 
 
 def test_weights_of_another_architecture_are_refused(small, tmp_path):

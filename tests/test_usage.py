@@ -30,7 +30,7 @@ def test_pipeline_scaler_embedder_nearest_neighbour(small):
         StandardScaler(), SiameseEmbedder(max_epochs=5, random_state=0), KNeighborsClassifier(1)
     ).fit(X, y)
     assert pipe.score(X, y) > 0.9
-    assert pipe.get_params()["siameseembedder__loss"] == "triplet"
+    assert pipe.get_params()["siameseembedder__loss"] == "contrastive"
 
 
 SENTENCES = [
