@@ -85,11 +85,12 @@ def augmentation_for(augment, sample_shape, seed):
     images = len(sample_shape) >= 2
     if isinstance(augment, str):  # 'auto'
         augment = images
-    elif augment is not False and not images:
+    if not augment:
+        return None
+    if not images:
         raise ValueError("augment needs images (n, H, W) or (n, C, H, W); X is 2-D.")
-    if isinstance(augment, RandomAffine):
-        return augment.with_seed(seed)
-    return RandomAffine(seed=seed) if augment else None
+    template = augment if isinstance(augment, RandomAffine) else RandomAffine()
+    return template.with_seed(seed)
 
 
 def build_net(params, sample_shape, device, seeds, steps_per_epoch):
