@@ -65,6 +65,8 @@ class RandomAffine:
 
     Notes
     -----
+    Pass an instance as an estimator's ``augment`` to train with other ranges;
+    the estimator replaces its seed with one drawn from its ``random_state``.
     A plain callable rather than a ``torch.nn.Module``: it has no weights, and
     skorch treats a module attribute of the net as part of the network.
     """
