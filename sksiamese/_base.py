@@ -75,15 +75,26 @@ device : str or torch.device, default='auto'
 callbacks : list of skorch callbacks, default=None
     Extra skorch callbacks (instances or ``(name, callback)`` pairs), run
     after the library's own.
-early_stopping : bool, default=False
-    Hold out ``validation_fraction`` of the *classes* (never of the samples
-    of a class: one-shot learning generalises to unseen classes), stop
-    when their loss has not improved for ``n_iter_no_change`` epochs and
-    restore the best weights.
+early_stopping : 'auto' or bool, default='auto'
+    Keep what transfers to new classes: hold out some of the *classes*
+    (one-shot learning generalises to classes never seen in training),
+    measure 1-shot accuracy on them in fixed episodes (up to 20-way) before
+    training and after every epoch, and keep the best network, the untrained
+    one included (then warn). ``max(5, validation_fraction * C)`` of the
+    ``C`` classes with two or more samples are held out, at most half of
+    them; with fewer than 50 classes the network is then trained again on
+    every class, with the same schedule, up to the best epoch (at most twice
+    the cost of one training), while with more the selected network is kept.
+    The curve is in ``validation_scores_``. ``'auto'`` does this whenever
+    four or more classes have two or more samples, and trains on everything
+    otherwise; ``True`` requires it and also stops after
+    ``n_iter_no_change`` epochs without improvement; ``False`` trains every
+    epoch on every class and keeps the last network.
 validation_fraction : float, default=0.1
-    Fraction of the classes held out when ``early_stopping=True``.
+    Share of the classes held out by ``early_stopping`` (see there for the
+    minimum of 5 classes).
 n_iter_no_change : int, default=5
-    Patience of early stopping, in epochs.
+    Patience of ``early_stopping=True``, in epochs.
 augment : bool, 'auto' or RandomAffine, default='auto'
     Distort every training image by a random affine map (rotation, shear,
     scale, translation; :class:`~sksiamese.augmentation.RandomAffine`, as
@@ -124,7 +135,7 @@ SHARED_CONSTRAINTS = {
     "device": [str, torch.device],
     "accelerator": [None, HasMethods(["prepare", "backward"])],
     "callbacks": [list, None],
-    "early_stopping": ["boolean"],
+    "early_stopping": ["boolean", StrOptions({"auto"})],
     "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
     "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
     "augment": ["boolean", StrOptions({"auto"}), RandomAffine],

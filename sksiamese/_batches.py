@@ -1,4 +1,4 @@
-"""Batch iterators and the validation split used by :class:`SiameseNet`.
+"""Batch iterators used by :class:`SiameseNet`.
 
 skorch builds its iterators as ``iterator(dataset, batch_size=..., **params)``;
 these classes follow that signature so skorch's own ``get_iterator`` drives
@@ -9,8 +9,6 @@ time, which is what a ``DataLoader`` over a skorch ``Dataset`` would do.
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.model_selection import GroupShuffleSplit
-from skorch.dataset import Dataset
 
 
 def _as_tensor_source(X):
@@ -159,44 +157,6 @@ class ClassBalancedBatches:
                 _to_device(_take(self.X, index), self.device),
                 _to_device(self.y[index.to(self.y.device)], self.device),
             )
-
-
-class ClassHoldoutSplit:
-    """skorch ``train_split`` that holds out whole classes for validation.
-
-    One-shot learning generalises to classes never seen in training, so the
-    validation loss must be measured on such classes, not on new samples of the
-    training classes.
-
-    Parameters
-    ----------
-    validation_fraction : float
-        Fraction of the classes held out.
-    seed : int
-        Seed of the split.
-    """
-
-    def __init__(self, validation_fraction, seed):
-        self.validation_fraction = validation_fraction
-        self.seed = seed
-
-    def __call__(self, dataset, y=None, **fit_params):
-        splitter = GroupShuffleSplit(
-            n_splits=1, test_size=self.validation_fraction, random_state=self.seed
-        )
-        train, valid = next(splitter.split(dataset.X, groups=dataset.y))
-        for name, part in (("training", train), ("validation", valid)):
-            if not can_form_positive_pair(dataset.y[part], n_classes=1 + (name == "validation")):
-                raise ValueError(
-                    f"The {name} part of the class-disjoint split (validation_fraction="
-                    f"{self.validation_fraction}) has too few classes with two or more "
-                    "samples to form positive pairs; use more classes or change "
-                    "validation_fraction."
-                )
-        return (
-            Dataset(dataset.X[train], dataset.y[train]),
-            Dataset(dataset.X[valid], dataset.y[valid]),
-        )
 
 
 def can_form_positive_pair(y_codes, n_classes=2):

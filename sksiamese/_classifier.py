@@ -17,8 +17,14 @@ from ._base import (
     validate_samples,
     with_shared_parameters_doc,
 )
-from ._embedder import SiameseEmbedder, negative_euclidean
-from ._scoring import class_prototypes, class_scores, fit_temperature, leave_one_out_scores
+from ._embedder import SiameseEmbedder
+from ._scoring import (
+    class_prototypes,
+    class_scores,
+    fit_temperature,
+    leave_one_out_scores,
+    negative_euclidean,
+)
 
 _CALIBRATION_ROWS = 2048
 
@@ -128,7 +134,7 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         device="auto",
         accelerator=None,
         callbacks=None,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=5,
         augment="auto",

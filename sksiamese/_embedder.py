@@ -19,7 +19,8 @@ from ._base import (
 )
 from ._batches import can_form_positive_pair
 from ._persistence import load_weights, save_weights
-from ._scoring import class_scores, fit_temperature, leave_one_out_scores
+from ._scoring import class_scores, fit_temperature, leave_one_out_scores, similarity_of
+from ._selection import warn_if_untrained_is_best
 from ._training import augmentation_for, train_net
 from .augmentation import distort
 
@@ -46,11 +47,6 @@ def check_training_labels(y):
     return classes, codes
 
 
-def negative_euclidean(A, B):
-    """Similarity as minus the Euclidean distance, ``(len(A), len(B))``."""
-    return -torch.cdist(A, B)
-
-
 @with_shared_parameters_doc
 class SiameseEmbedder(TransformerMixin, SiameseBase):
     """Twin network that maps samples to embeddings where classes cluster.
@@ -69,9 +65,16 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
         The trained skorch net; ``net_.history`` holds the loss of every epoch
         and batch, ``net_.module_`` the twin branch.
     n_iter_ : int
-        Number of epochs run.
+        Number of epochs the network of ``net_`` was trained.
     loss_curve_ : list of float
         Mean training loss of each epoch.
+    validation_scores_ : list of float or None
+        1-shot accuracy on the classes held out by ``early_stopping``: of the
+        untrained network first, then after each epoch. ``None`` when no
+        classes were held out.
+    best_epoch_ : int
+        The epoch whose network was kept (0: the untrained network); the last
+        epoch when no classes were held out.
     temperature_ : float
         Scale that turns similarities into calibrated probabilities, fitted on
         leave-one-out nearest-example scores of the training data.
@@ -125,7 +128,7 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
         device="auto",
         accelerator=None,
         callbacks=None,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=5,
         augment="auto",
@@ -180,9 +183,18 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
         _, codes = check_training_labels(y)
         random_state = check_random_state(self.random_state)
         device = resolve_device(self.device)
-        self.net_ = train_net(self._shared_params(), X, codes, device, random_state)
+        self.net_, selection, self._default_module_args = train_net(
+            self._shared_params(), X, codes, device, random_state
+        )
         self.n_iter_ = len(self.net_.history)
-        self.loss_curve_ = list(self.net_.history[:, "train_loss"])
+        self.loss_curve_ = list(self.net_.history[:, "train_loss"]) if self.n_iter_ else []
+        if selection is None:
+            self.validation_scores_, self.best_epoch_ = None, self.n_iter_
+        else:
+            self.validation_scores_, self.best_epoch_ = selection.scores, selection.best_epoch
+            warn_if_untrained_is_best(
+                self, selection.scores, selection.best_epoch, "1-shot accuracy"
+            )
         self.inference_distortions_ = self._draw_inference_distortions(random_state)
         self._check_and_calibrate(X, codes, random_state)
         return self
@@ -216,7 +228,9 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
         if float(embeddings.std(0).max()) < 1e-6:
             problem = "every sample has the same embedding"
         elif (
-            self.loss == "triplet" and abs(self.loss_curve_[-1] - self.margin) < 0.01 * self.margin
+            self.loss == "triplet"
+            and self.loss_curve_
+            and abs(self.loss_curve_[-1] - self.margin) < 0.01 * self.margin
         ):
             # d(a, p) == d(a, n) for every triplet: the net maps classes on top
             # of one another and the loss sits at exactly the margin.
@@ -253,16 +267,7 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
 
     def _similarity(self, A, B):
         """Similarity matrix of two sets of embeddings (higher is more alike)."""
-        if self.loss == "bce":
-            return self._head_logits(A[:, None, :], B[None, :, :])
-        return negative_euclidean(A, B)
-
-    def _head_logits(self, a, b):
-        """Koch head logits of broadcastable embeddings, computed on its device."""
-        head = self.net_.criterion_.head
-        device = next(head.parameters()).device
-        with torch.no_grad():
-            return head(a.to(device), b.to(device)).cpu()
+        return similarity_of(self.net_.criterion_)(A, B)
 
     def transform(self, X):
         """Embed samples.
@@ -319,7 +324,10 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
         """
         a, b = self._embed_pairs(pairs)
         if self.loss == "bce":
-            return torch.sigmoid(self._head_logits(a, b)).numpy()
+            head = self.net_.criterion_.head
+            device = next(head.parameters()).device
+            with torch.no_grad():
+                return torch.sigmoid(head(a.to(device), b.to(device))).cpu().numpy()
         return -(a - b).norm(dim=1).numpy()
 
     def score(self, X, y):
@@ -396,6 +404,9 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
         self.inference_distortions_ = state["inference_distortions"].cpu()
         self.loss_curve_ = state["loss_curve"]
         self.n_iter_ = len(self.loss_curve_)
+        self.validation_scores_ = state["validation_scores"]
+        self.best_epoch_ = state["best_epoch"]
+        self._default_module_args = state["default_module_args"]
         return self
 
     def __sklearn_tags__(self):

@@ -9,11 +9,14 @@ import torch
 
 from ._training import build_net
 
+# Written into every file; files of another format are refused with a clear error.
+FORMAT = "sksiamese-weights-3"
+
 
 def save_weights(embedder, path):
     """Write the twin branch, the loss's weights and the fitted plain values."""
     state = {
-        "format": "sksiamese-weights-2",
+        "format": FORMAT,
         "module": embedder.net_.module_.state_dict(),
         "criterion": embedder.net_.criterion_.state_dict(),
         "sample_shape": list(embedder.sample_shape_),
@@ -21,6 +24,9 @@ def save_weights(embedder, path):
         "temperature": float(embedder.temperature_),
         "inference_distortions": embedder.inference_distortions_,
         "loss_curve": [float(v) for v in embedder.loss_curve_],
+        "validation_scores": embedder.validation_scores_,
+        "best_epoch": int(embedder.best_epoch_),
+        "default_module_args": embedder._default_module_args,
     }
     head = getattr(embedder.net_.criterion_, "head", None)
     if head is not None:
@@ -31,11 +37,18 @@ def save_weights(embedder, path):
 def load_weights(embedder, path, params, device):
     """Rebuild the net from ``params`` and fill it with the saved weights."""
     state = torch.load(path, map_location=device, weights_only=True)
-    if state.get("format") != "sksiamese-weights-2":
+    if state.get("format") != FORMAT:
         raise ValueError(f"{path} is not a file written by SiameseEmbedder.save_weights.")
     sample_shape = tuple(state["sample_shape"])
     seeds = dict.fromkeys(("init", "train", "valid", "split", "augment"), 0)
-    net = build_net(params, sample_shape, device, seeds, steps_per_epoch=1)
+    net = build_net(
+        params,
+        sample_shape,
+        device,
+        seeds,
+        steps_per_epoch=1,
+        data_args=state["default_module_args"],
+    )
     if params["loss"] == "bce":
         net.set_params(criterion__embedding_dim=state["head_dim"])
     net.initialize()

@@ -18,6 +18,29 @@ CHUNK_ELEMENTS = 2**23
 QUERY_CHUNK = 256
 
 
+def negative_euclidean(A, B):
+    """Similarity as minus the Euclidean distance, ``(len(A), len(B))``."""
+    return -torch.cdist(A, B)
+
+
+def similarity_of(criterion):
+    """The similarity a trained criterion implies: its Koch head, else minus the distance.
+
+    Returns a function ``(A, B) -> (len(A), len(B))`` scores, computed on the
+    head's device and returned on the CPU.
+    """
+    head = getattr(criterion, "head", None)
+    if head is None:
+        return negative_euclidean
+    device = next(head.parameters()).device
+
+    def head_logits(A, B):
+        with torch.no_grad():
+            return head(A[:, None, :].to(device), B[None, :, :].to(device)).cpu()
+
+    return head_logits
+
+
 def class_scores(similarity, queries, support, support_codes, n_classes, *, query_index=None):
     """Best similarity of each query to the support examples of each class.
 

@@ -4,22 +4,49 @@ import copy
 
 import numpy as np
 import torch
-from skorch.callbacks import EarlyStopping, LRScheduler, ProgressBar
+from skorch.callbacks import LRScheduler, ProgressBar
 from skorch.dataset import Dataset
 from torch.optim.lr_scheduler import OneCycleLR
 
-from ._batches import ClassBalancedBatches, ClassHoldoutSplit
+from ._batches import ClassBalancedBatches
 from ._net import FiniteLoss, SiameseNet, accelerated_net_class
+from ._scoring import similarity_of
+from ._selection import (
+    FEW_CLASSES,
+    KeepBestOnHeldOut,
+    OneShotEpisodes,
+    hold_out_classes,
+)
 from .augmentation import RandomAffine
 from .losses import BCEPairLoss, ContrastiveLoss, TripletLoss
 from .modules import ConvBranch, MLPBranch
 
 
-def default_module(sample_shape, embedding_dim):
-    """The default branch for samples of ``sample_shape`` and its arguments."""
+def default_module(sample_shape, embedding_dim, data_args=None):
+    """The default branch for samples of ``sample_shape`` and its arguments.
+
+    ``data_args`` are the arguments that depend on the training data, from
+    :func:`mlp_data_args`; they apply to the MLP only.
+    """
     if len(sample_shape) == 1:
-        return MLPBranch, {"n_features": sample_shape[0], "embedding_dim": embedding_dim}
+        args = {"n_features": sample_shape[0], "embedding_dim": embedding_dim}
+        return MLPBranch, {**args, **(data_args or {})}
     return ConvBranch, {"input_shape": sample_shape, "embedding_dim": embedding_dim}
+
+
+def mlp_data_args(X, n_classes):
+    """The MLP's arguments that depend on the data: input scale and residual start.
+
+    The input scale is the median norm of (at most 2,048 of) the samples. The
+    branch starts from the input's geometry when fewer than
+    ``FEW_CLASSES`` classes train it (see :class:`~sksiamese.modules.MLPBranch`).
+    """
+    if X.ndim != 2:
+        return {}
+    rows = X[: min(X.shape[0], 2048)]
+    rows = rows.toarray() if hasattr(rows, "toarray") else np.asarray(rows)
+    scale = float(np.median(np.linalg.norm(rows, axis=1)))
+    return {"input_scale": scale if scale > 0 else 1.0, "residual": n_classes < FEW_CLASSES}
 
 
 def criterion_for(params, embedding_dim):
@@ -61,13 +88,10 @@ def _prefixed(prefix, params):
     return {f"{prefix}__{k}": v for k, v in params.items()}
 
 
-def _steps_per_epoch(params, X, codes, seeds):
-    """Training batches per epoch, after the validation split if there is one."""
-    dataset = Dataset(X, codes)
-    if params["early_stopping"]:
-        dataset, _ = ClassHoldoutSplit(params["validation_fraction"], seeds["split"])(dataset)
+def _steps_per_epoch(params, codes):
+    """Training batches per epoch for the class codes ``codes``."""
     batches = ClassBalancedBatches(
-        dataset,
+        Dataset(np.zeros(len(codes)), codes),
         params["batch_size"],
         classes_per_batch=classes_per_batch(params),
         samples_per_class=params["samples_per_class"],
@@ -93,19 +117,21 @@ def augmentation_for(augment, sample_shape, seed):
     return template.with_seed(seed)
 
 
-def build_net(params, sample_shape, device, seeds, steps_per_epoch):
+def build_net(params, sample_shape, device, seeds, steps_per_epoch, data_args=None):
     """A ``SiameseNet`` for the estimator parameters ``params``.
 
     ``params`` is the dictionary of the estimator's shared parameters
-    (including routed ``module__*`` ones).
+    (including routed ``module__*`` ones); ``data_args`` those of the default
+    module that depend on the training data (:func:`mlp_data_args`).
     """
     module = params["module"]
     module_args = {}
     if module is None:
-        module, module_args = default_module(sample_shape, params["embedding_dim"])
+        module, module_args = default_module(sample_shape, params["embedding_dim"], data_args)
     elif isinstance(module, torch.nn.Module):
         module = copy.deepcopy(module)
-    routed = {k: v for k, v in params.items() if "__" in k}
+    # Routed parameters (``module__residual=False``) override the defaults.
+    routed = {**_prefixed("module", module_args), **{k: v for k, v in params.items() if "__" in k}}
     criterion, criterion_args = criterion_for(params, params["embedding_dim"])
     balanced = dict(
         classes_per_batch=classes_per_batch(params),
@@ -113,12 +139,6 @@ def build_net(params, sample_shape, device, seeds, steps_per_epoch):
         device=None if params["accelerator"] is not None else device,
     )
     callbacks = base_callbacks(params, steps_per_epoch)
-    train_split = None
-    if params["early_stopping"]:
-        train_split = ClassHoldoutSplit(params["validation_fraction"], seeds["split"])
-        callbacks.append(
-            ("early_stopping", EarlyStopping(patience=params["n_iter_no_change"], load_best=True))
-        )
     if params["verbose"]:
         # skorch's PrintLog prints the epoch table whenever verbose is set.
         callbacks.append(("progress_bar", ProgressBar(batches_per_epoch="auto")))
@@ -140,11 +160,10 @@ def build_net(params, sample_shape, device, seeds, steps_per_epoch):
         batch_size=params["batch_size"],
         iterator_train=ClassBalancedBatches,
         iterator_valid=ClassBalancedBatches,
-        train_split=train_split,
+        train_split=None,
         callbacks=callbacks + list(params["callbacks"] or []),
         verbose=params["verbose"],
         **placement,
-        **_prefixed("module", module_args),
         **_prefixed("criterion", criterion_args),
         **_prefixed("iterator_train", {**balanced, "seed": seeds["train"]}),
         **_prefixed(
@@ -175,17 +194,60 @@ def draw_seeds(random_state):
     return dict(zip(names, map(int, values), strict=True))
 
 
-def train_net(params, X, codes, device, random_state):
-    """Build and train the net; torch's global random state is restored after."""
-    seeds = draw_seeds(random_state)
+def _fit(params, X, codes, data_args, device, seeds, *, callbacks=(), epochs=None):
+    """Build a net and train it for ``epochs`` (all of ``max_epochs`` by default)."""
     cuda = [torch.device(device).index or 0] if torch.device(device).type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(seeds["init"])
-        steps_per_epoch = _steps_per_epoch(params, X, codes, seeds)
-        net = build_net(params, X.shape[1:], device, seeds, steps_per_epoch)
+        steps_per_epoch = _steps_per_epoch(params, codes)
+        net = build_net(params, X.shape[1:], device, seeds, steps_per_epoch, data_args)
+        net.set_params(callbacks=net.callbacks + list(callbacks))
         net.initialize()
         dim = _output_dim(net, X)
         if params["loss"] == "bce" and dim != params["embedding_dim"]:
             net.set_params(criterion__embedding_dim=dim)
-        net.partial_fit(X, codes)
+        if epochs != 0:
+            net.partial_fit(X, codes, epochs=epochs)
     return net
+
+
+def train_net(params, X, codes, device, random_state):
+    """Build and train the net, keeping what transfers to held-out classes.
+
+    Returns the net, the held-out selection (``None`` when it did not run,
+    else the ``KeepBestOnHeldOut`` callback with its ``scores`` and
+    ``best_epoch``; see :mod:`sksiamese._selection` for the rule) and the
+    default module's data-dependent arguments. Torch's global random state is
+    restored after.
+    """
+    seeds = draw_seeds(random_state)
+    n_classes = len(np.unique(codes))
+    data_args = mlp_data_args(X, n_classes)
+    split = None
+    if params["early_stopping"] is not False:
+        split = hold_out_classes(
+            codes, params["validation_fraction"], np.random.RandomState(seeds["split"])
+        )
+        if split is None and params["early_stopping"] is True:
+            raise ValueError(
+                "early_stopping=True holds out classes, which needs at least four "
+                "classes with two or more samples; use early_stopping='auto' or False."
+            )
+    if split is None:
+        return _fit(params, X, codes, data_args, device, seeds), None, data_args
+    train, held = split
+    episodes = OneShotEpisodes(
+        X[held],
+        codes[held],
+        lambda net: similarity_of(net.criterion_),
+        np.random.RandomState(seeds["valid"]),
+    )
+    patience = params["n_iter_no_change"] if params["early_stopping"] is True else None
+    selection = KeepBestOnHeldOut(episodes, patience=patience)
+    keep_best = [("keep_best", selection)]
+    net = _fit(params, X[train], codes[train], data_args, device, seeds, callbacks=keep_best)
+    if n_classes < FEW_CLASSES:
+        # Too many classes were held out to give them up: train again on every
+        # class, with the same schedule, up to the epoch that transferred best.
+        net = _fit(params, X, codes, data_args, device, seeds, epochs=selection.best_epoch)
+    return net, selection, data_args

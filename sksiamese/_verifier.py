@@ -13,7 +13,14 @@ from torch.nn import functional as F
 
 from ._base import SHARED_CONSTRAINTS, RoutedParamsMixin, resolve_device, validate_pairs
 from ._net import SiameseNet
-from ._training import base_callbacks, default_module
+from ._selection import (
+    HeldOutPairAUC,
+    KeepBestOnHeldOut,
+    hold_out_pairs,
+    pair_groups,
+    warn_if_untrained_is_best,
+)
+from ._training import base_callbacks, default_module, mlp_data_args
 from .modules import KochHead
 
 
@@ -62,6 +69,15 @@ class PairLoss(nn.Module):
         return losses[same].mean() + losses[~same].mean()
 
 
+def pair_scores(net, pairs):
+    """Similarity of each pair under a trained pair net, as float64 on the CPU."""
+    embeddings = net.forward(pairs)
+    criterion = net.criterion_
+    device = next(criterion.parameters(), torch.empty(0)).device
+    with torch.no_grad():
+        return criterion.scores(embeddings.to(device).double()).cpu().numpy()
+
+
 _PARAMETERS = (
     "loss",
     "margin",
@@ -74,6 +90,9 @@ _PARAMETERS = (
     "optimizer",
     "device",
     "callbacks",
+    "early_stopping",
+    "validation_fraction",
+    "n_iter_no_change",
     "verbose",
     "random_state",
 )
@@ -105,6 +124,23 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
         As in :class:`SiameseEmbedder`.
     batch_size : int, default=128
         Pairs per training batch, and per inference batch.
+    early_stopping : 'auto' or bool, default='auto'
+        Keep what transfers: hold out ``validation_fraction`` of the pairs,
+        measure their ROC AUC before training and after every epoch, train
+        again on every pair up to the best epoch (0: the untrained network,
+        with a warning), and keep that network. Pairs that share samples
+        through "same" labels are held out together, with every pair that
+        touches them, so that the held-out pairs come from classes training
+        never saw as far as the pairs reveal classes (pairs of
+        :func:`~sksiamese.pairs.make_pairs` do); otherwise random pairs are
+        held out. The curve is in ``validation_scores_``. ``'auto'`` does this
+        whenever both parts can hold same and different pairs, ``True``
+        requires it and also stops after ``n_iter_no_change`` epochs without
+        improvement, ``False`` trains every epoch on every pair.
+    validation_fraction : float, default=0.2
+        Share of the pairs held out by ``early_stopping``.
+    n_iter_no_change : int, default=5
+        Patience of ``early_stopping=True``, in epochs.
 
     Attributes
     ----------
@@ -117,9 +153,14 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
     sample_shape_ : tuple of int
         Shape of one sample of a pair.
     n_iter_ : int
-        Epochs run.
+        Epochs the network of ``net_`` was trained.
     loss_curve_ : list of float
         Mean training loss of each epoch.
+    validation_scores_ : list of float or None
+        ROC AUC of the held-out pairs: of the untrained network first, then
+        after each epoch. ``None`` when no pairs were held out.
+    best_epoch_ : int
+        The epoch whose network was kept (0: the untrained network).
 
     See Also
     --------
@@ -155,6 +196,9 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
         optimizer=torch.optim.Adam,
         device="auto",
         callbacks=None,
+        early_stopping="auto",
+        validation_fraction=0.2,
+        n_iter_no_change=5,
         verbose=0,
         random_state=None,
         **kwargs,
@@ -170,6 +214,9 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
         self.optimizer = optimizer
         self.device = device
         self.callbacks = callbacks
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
         self.verbose = verbose
         self.random_state = random_state
         self._store_routed(kwargs)
@@ -206,23 +253,58 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
             )
         self.classes_ = np.array([0, 1])
         self.sample_shape_ = tuple(pairs.shape[2:])
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        self.net_ = self._train(pairs, y.astype(np.int64), seed)
+        # The classes behind the pairs, as far as shared samples reveal them.
+        n_classes = len(np.unique(pair_groups(pairs, y)[1]))
+        samples = pairs.reshape(-1, *self.sample_shape_)
+        self._default_module_args = mlp_data_args(samples, n_classes)
+        random_state = check_random_state(self.random_state)
+        seed = int(random_state.randint(np.iinfo(np.int32).max))
+        y = y.astype(np.int64)
+        self.net_, self.validation_scores_, self.best_epoch_ = self._train_keeping_best(
+            pairs, y, seed, random_state
+        )
+        if self.validation_scores_ is not None:
+            warn_if_untrained_is_best(self, self.validation_scores_, self.best_epoch_, "ROC AUC")
         self.n_iter_ = len(self.net_.history)
-        self.loss_curve_ = list(self.net_.history[:, "train_loss"])
-        self.calibrator_ = LogisticRegression().fit(self._scores(pairs)[:, None], y)
+        self.loss_curve_ = list(self.net_.history[:, "train_loss"]) if self.n_iter_ else []
+        self.calibrator_ = LogisticRegression().fit(pair_scores(self.net_, pairs)[:, None], y)
         return self
 
+    def _train_keeping_best(self, pairs, y, seed, random_state):
+        """The net, its held-out curve and best epoch (see ``early_stopping``)."""
+        split = None
+        if self.early_stopping is not False:
+            split = hold_out_pairs(pairs, y, self.validation_fraction, random_state)
+            if split is None and self.early_stopping is True:
+                raise ValueError(
+                    "early_stopping=True holds out pairs, but the pairs cannot be split "
+                    "so that both parts hold same and different pairs."
+                )
+        if split is None:
+            net = self._train(pairs, y, seed)
+            return net, None, len(net.history)
+        train, held = split
+        auc = HeldOutPairAUC(pairs[held], y[held], pair_scores)
+        patience = self.n_iter_no_change if self.early_stopping is True else None
+        selection = KeepBestOnHeldOut(auc, patience=patience)
+        self._train(pairs[train], y[train], seed, callbacks=[("keep_best", selection)])
+        net = self._train(pairs, y, seed, epochs=selection.best_epoch)
+        return net, selection.scores, selection.best_epoch
+
     def _branch(self):
-        if self.module is None:
-            branch, args = default_module(self.sample_shape_, self.embedding_dim)
-            return branch(**args)
         if isinstance(self.module, nn.Module):
             return copy.deepcopy(self.module)
         routed = self._routed_params("module__")
-        return self.module(**{k.removeprefix("module__"): v for k, v in routed.items()})
+        routed = {k.removeprefix("module__"): v for k, v in routed.items()}
+        if self.module is None:
+            branch, args = default_module(
+                self.sample_shape_, self.embedding_dim, self._default_module_args
+            )
+            return branch(**{**args, **routed})
+        return self.module(**routed)
 
-    def _train(self, pairs, y, seed):
+    def _train(self, pairs, y, seed, *, callbacks=(), epochs=None):
+        """Train a pair net from ``seed`` for ``epochs`` (default ``max_epochs``)."""
         device = resolve_device(self.device)
         cuda = [torch.device(device).index or 0] if torch.device(device).type == "cuda" else []
         with torch.random.fork_rng(devices=cuda):
@@ -233,7 +315,7 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
                 dim = branch(torch.as_tensor(pairs[0])).shape[1]
             branch.train()
             steps_per_epoch = -(-len(pairs) // self.batch_size)
-            callbacks = base_callbacks(self.get_params(), steps_per_epoch)
+            base = base_callbacks(self.get_params(), steps_per_epoch)
             net = SiameseNet(
                 module=PairBranch(branch),
                 criterion=PairLoss,
@@ -247,19 +329,15 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
                 iterator_train__shuffle=True,
                 iterator_train__generator=torch.Generator().manual_seed(seed),
                 train_split=None,
-                callbacks=callbacks + list(self.callbacks or []),
+                callbacks=base + list(callbacks) + list(self.callbacks or []),
                 verbose=self.verbose,
                 device=device,
                 **self._routed_params("optimizer__"),
             )
-            return net.fit(pairs, y)
-
-    def _scores(self, pairs):
-        embeddings = self.net_.forward(pairs)
-        criterion = self.net_.criterion_
-        device = next(criterion.parameters(), torch.empty(0)).device
-        with torch.no_grad():
-            return criterion.scores(embeddings.to(device).double()).cpu().numpy()
+            net.initialize()
+            if epochs != 0:
+                net.partial_fit(pairs, y, epochs=epochs)
+            return net
 
     def decision_function(self, X):
         """Similarity of each pair: minus the distance, or the head's logit.
@@ -275,7 +353,7 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
             Higher means more alike.
         """
         check_is_fitted(self)
-        return self._scores(validate_pairs(X, self.sample_shape_))
+        return pair_scores(self.net_, validate_pairs(X, self.sample_shape_))
 
     def predict_proba(self, X):
         """Calibrated probabilities of "different" and "same".

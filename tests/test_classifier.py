@@ -106,7 +106,9 @@ def test_bce_classifier_uses_the_learned_head(small, digits):
 
 def test_without_embedder_the_classifier_trains_one_from_its_parameters(small):
     X, y = small
-    clf = OneShotClassifier(loss="contrastive", margin=0.7, max_epochs=3, random_state=0).fit(X, y)
+    clf = OneShotClassifier(
+        loss="contrastive", margin=0.7, max_epochs=3, early_stopping=False, random_state=0
+    ).fit(X, y)
     assert isinstance(clf.embedder_, SiameseEmbedder)
     assert clf.embedder_.get_params()["margin"] == 0.7
     assert clf.embedder_.n_iter_ == 3
