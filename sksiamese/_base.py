@@ -41,8 +41,11 @@ mining : {'batch_hard', 'semi_hard', 'all'}, default='batch_hard'
 module : torch.nn.Module class or instance, default=None
     The twin branch, mapping a batch of samples to a batch of embeddings.
     ``None`` picks :class:`~sksiamese.modules.MLPBranch` for ``(n, d)``
-    input and :class:`~sksiamese.modules.ConvBranch` for images
-    ``(n, H, W)`` or ``(n, C, H, W)``. ``module__<name>`` keyword arguments
+    input (its ``input_scale`` set to the median norm of the training
+    samples, and ``residual=True``, a start from the input's geometry, when
+    fewer than 50 classes train it) and
+    :class:`~sksiamese.modules.ConvBranch` for images ``(n, H, W)`` or
+    ``(n, C, H, W)``. ``module__<name>`` keyword arguments
     are passed to it, as in skorch. An instance is copied, never trained in
     place.
 embedding_dim : int, default=64
@@ -74,7 +77,8 @@ device : str or torch.device, default='auto'
     Where the network runs; ``'auto'`` takes CUDA when available.
 callbacks : list of skorch callbacks, default=None
     Extra skorch callbacks (instances or ``(name, callback)`` pairs), run
-    after the library's own.
+    after the library's own, in every training of a fit (with few classes,
+    ``early_stopping`` trains twice).
 early_stopping : 'auto' or bool, default='auto'
     Keep what transfers to new classes: hold out some of the *classes*
     (one-shot learning generalises to classes never seen in training),
@@ -102,12 +106,16 @@ augment : bool, 'auto' or RandomAffine, default='auto'
     ``(n, H, W)`` or ``(n, C, H, W)`` and leaves feature vectors alone;
     ``True`` requires images. A ``RandomAffine`` sets other ranges (its
     seed is replaced by one drawn from ``random_state``).
-inference_views : int, default=8
+inference_views : int or 'auto', default='auto'
     With augmentation on, each image is embedded at inference as the mean
     of the embeddings of ``inference_views`` views of it: itself and fixed
     affine distortions drawn once at ``fit`` from the training ranges
     (test-time augmentation), rescaled to the views' mean norm. The same
     image always gets the same embedding. ``1`` embeds the image alone.
+    ``'auto'`` tries 8 views and keeps them only if they beat the image
+    alone on the classes held out by ``early_stopping`` (8 when no classes
+    were held out): on development data they added 2 to 5 points on
+    Omniglot and cost 2.4 on signatures, at 8 times the inference time.
 verbose : int, default=0
     ``0`` prints nothing; ``1`` prints skorch's table of epochs (losses,
     duration) and a progress bar over the batches of each epoch.
@@ -139,7 +147,7 @@ SHARED_CONSTRAINTS = {
     "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
     "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
     "augment": ["boolean", StrOptions({"auto"}), RandomAffine],
-    "inference_views": [Interval(Integral, 1, None, closed="left")],
+    "inference_views": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     "verbose": ["verbose"],
     "random_state": ["random_state"],
 }

@@ -138,7 +138,7 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         validation_fraction=0.1,
         n_iter_no_change=5,
         augment="auto",
-        inference_views=8,
+        inference_views="auto",
         verbose=0,
         random_state=None,
         **kwargs,

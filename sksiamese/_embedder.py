@@ -28,6 +28,29 @@ from .augmentation import distort
 _CALIBRATION_ROWS = 2048
 # Images distorted at a time for test-time augmentation (bounds the copies).
 _VIEW_CHUNK = 4096
+# Views that inference_views='auto' tries.
+_AUTO_VIEWS = 8
+
+
+def embed_views(net, X, distortions):
+    """Embeddings of ``X`` under ``net``, each the mean over the image and its distortions.
+
+    Test-time augmentation: the mean is rescaled to the views' mean norm, so
+    that L2-normalised embeddings stay on the unit sphere where the margin and
+    head were fitted. Without distortions, the plain embeddings. A CPU float32
+    tensor either way (eval mode, no gradients).
+    """
+    if len(distortions) == 0:
+        return net.forward(X).float()
+    chunks = []
+    for start in range(0, len(X), _VIEW_CHUNK):
+        images = torch.as_tensor(X[start : start + _VIEW_CHUNK], device=net.device)
+        views = [images] + [distort(images, theta) for theta in distortions]
+        embeddings = torch.stack([net.forward(view).float() for view in views])
+        mean = embeddings.mean(0)
+        scale = embeddings.norm(dim=2).mean(0) / mean.norm(dim=1).clamp_min(1e-12)
+        chunks.append(mean * scale[:, None])
+    return torch.cat(chunks)
 
 
 def check_training_labels(y):
@@ -80,7 +103,10 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
         leave-one-out nearest-example scores of the training data.
     inference_distortions_ : torch.Tensor of shape (n_distortions, 2, 3)
         The fixed affine maps of test-time augmentation (see
-        ``inference_views``); empty when augmentation is off.
+        ``inference_views``); empty when augmentation is off or the views
+        did not pay.
+    inference_views_ : int
+        Views each image is embedded from at inference (1: the image alone).
     sample_shape_ : tuple of int
         Shape of one sample seen in ``fit``.
     n_features_in_ : int
@@ -132,7 +158,7 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
         validation_fraction=0.1,
         n_iter_no_change=5,
         augment="auto",
-        inference_views=8,
+        inference_views="auto",
         verbose=0,
         random_state=None,
         **kwargs,
@@ -183,9 +209,9 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
         _, codes = check_training_labels(y)
         random_state = check_random_state(self.random_state)
         device = resolve_device(self.device)
-        self.net_, selection, self._default_module_args = train_net(
-            self._shared_params(), X, codes, device, random_state
-        )
+        fitted = train_net(self._shared_params(), X, codes, device, random_state)
+        self.net_, selection = fitted.net, fitted.selection
+        self._default_module_args = fitted.default_module_args
         self.n_iter_ = len(self.net_.history)
         self.loss_curve_ = list(self.net_.history[:, "train_loss"]) if self.n_iter_ else []
         if selection is None:
@@ -195,7 +221,9 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
             warn_if_untrained_is_best(
                 self, selection.scores, selection.best_epoch, "1-shot accuracy"
             )
-        self.inference_distortions_ = self._draw_inference_distortions(random_state)
+        distortions = self._draw_inference_distortions(random_state)
+        self.inference_distortions_ = self._keep_views_that_pay(distortions, fitted)
+        self.inference_views_ = 1 + len(self.inference_distortions_)
         self._check_and_calibrate(X, codes, random_state)
         return self
 
@@ -203,9 +231,26 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
         """The fixed affine maps of test-time augmentation, ``(views - 1, 2, 3)``."""
         seed = int(random_state.randint(np.iinfo(np.int32).max))
         augmentation = augmentation_for(self.augment, self.sample_shape_, seed)
-        if augmentation is None or self.inference_views == 1:
+        views = _AUTO_VIEWS if self.inference_views == "auto" else self.inference_views
+        if augmentation is None or views == 1:
             return torch.zeros(0, 2, 3)
-        return augmentation.matrices(self.inference_views - 1)
+        return augmentation.matrices(views - 1)
+
+    def _keep_views_that_pay(self, distortions, fitted):
+        """``distortions``, or none when they did not beat the image alone on held-out classes.
+
+        Only for ``inference_views='auto'``, and only when classes were held
+        out: the comparison is made on the selected network before it is
+        trained again on every class, in the episodes that selected it.
+        """
+        if self.inference_views != "auto" or len(distortions) == 0 or fitted.selection is None:
+            return distortions
+        net, selection = fitted.selected_net, fitted.selection
+        alone = selection.scores[selection.best_epoch]
+        with_views = selection.scorer.score(
+            lambda X: embed_views(net, X, distortions), similarity_of(net.criterion_)
+        )
+        return distortions if with_views > alone else torch.zeros(0, 2, 3)
 
     def _check_and_calibrate(self, X, codes, random_state):
         """Warn if training collapsed; fit ``temperature_`` on training data."""
@@ -246,24 +291,7 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
 
     def _embed(self, X):
         """Embeddings of validated ``X`` as a CPU float32 tensor (eval, no_grad)."""
-        if len(self.inference_distortions_) == 0:
-            return self.net_.forward(X).float()
-        return torch.cat(
-            [self._embed_views(X[i : i + _VIEW_CHUNK]) for i in range(0, len(X), _VIEW_CHUNK)]
-        )
-
-    def _embed_views(self, X):
-        """Mean embedding of each image and its fixed distortions (test-time augmentation).
-
-        The mean is rescaled to the views' mean norm, so that L2-normalised
-        embeddings stay on the unit sphere where the margin and head were fitted.
-        """
-        images = torch.as_tensor(X, device=self.net_.device)
-        views = [images] + [distort(images, theta) for theta in self.inference_distortions_]
-        embeddings = torch.stack([self.net_.forward(view).float() for view in views])
-        mean = embeddings.mean(0)
-        scale = embeddings.norm(dim=2).mean(0) / mean.norm(dim=1).clamp_min(1e-12)
-        return mean * scale[:, None]
+        return embed_views(self.net_, X, self.inference_distortions_)
 
     def _similarity(self, A, B):
         """Similarity matrix of two sets of embeddings (higher is more alike)."""
@@ -402,6 +430,7 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
         self.n_features_in_ = state["n_features_in"]
         self.temperature_ = state["temperature"]
         self.inference_distortions_ = state["inference_distortions"].cpu()
+        self.inference_views_ = 1 + len(self.inference_distortions_)
         self.loss_curve_ = state["loss_curve"]
         self.n_iter_ = len(self.loss_curve_)
         self.validation_scores_ = state["validation_scores"]

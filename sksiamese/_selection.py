@@ -32,6 +32,8 @@ from scipy.sparse.csgraph import connected_components
 from sklearn.metrics import roc_auc_score
 from skorch.callbacks import Callback
 
+from ._scoring import similarity_of
+
 # Below this many classes, the net is retrained on all of them to the best epoch,
 # and the default MLP starts from the input's geometry.
 FEW_CLASSES = 50
@@ -121,13 +123,11 @@ class OneShotEpisodes:
     X : array of samples of the held-out classes
     codes : ndarray of int
         Their classes.
-    similarity : callable
-        ``similarity(net)`` returns the net's ``(A, B) -> scores`` function.
     rng : numpy.random.RandomState
         Draws the episodes, once.
     """
 
-    def __init__(self, X, codes, similarity, rng):
+    def __init__(self, X, codes, rng):
         classes = np.flatnonzero(np.bincount(codes) >= 2)
         n_way = min(MAX_WAYS, len(classes))
         supports, queries = [], []
@@ -143,7 +143,6 @@ class OneShotEpisodes:
         used = np.unique(np.concatenate([*supports, *(np.concatenate(q) for q in queries)]))
         position = np.searchsorted(used, np.arange(len(codes)))
         self.X = X[used]
-        self.similarity = similarity
         self.episodes = [
             (
                 torch.as_tensor(position[s]),
@@ -154,8 +153,12 @@ class OneShotEpisodes:
         ]
 
     def __call__(self, net):
-        embeddings = net.forward(self.X).double()
-        similarity = self.similarity(net)
+        """Accuracy of a net's plain embeddings and the similarity its loss implies."""
+        return self.score(net.forward, similarity_of(net.criterion_))
+
+    def score(self, embed, similarity):
+        """Accuracy of ``embed(X) -> embeddings`` compared by ``similarity(A, B)``."""
+        embeddings = embed(self.X).double()
         hits = [
             (similarity(embeddings[query], embeddings[support]).argmax(1) == truth).double().mean()
             for support, query, truth in self.episodes

@@ -4,13 +4,13 @@ import copy
 
 import numpy as np
 import torch
+from sklearn.utils import Bunch
 from skorch.callbacks import LRScheduler, ProgressBar
 from skorch.dataset import Dataset
 from torch.optim.lr_scheduler import OneCycleLR
 
 from ._batches import ClassBalancedBatches
 from ._net import FiniteLoss, SiameseNet, accelerated_net_class
-from ._scoring import similarity_of
 from ._selection import (
     FEW_CLASSES,
     KeepBestOnHeldOut,
@@ -214,11 +214,13 @@ def _fit(params, X, codes, data_args, device, seeds, *, callbacks=(), epochs=Non
 def train_net(params, X, codes, device, random_state):
     """Build and train the net, keeping what transfers to held-out classes.
 
-    Returns the net, the held-out selection (``None`` when it did not run,
-    else the ``KeepBestOnHeldOut`` callback with its ``scores`` and
-    ``best_epoch``; see :mod:`sksiamese._selection` for the rule) and the
-    default module's data-dependent arguments. Torch's global random state is
-    restored after.
+    Returns a ``Bunch``: ``net``, the trained net; ``selection``, ``None``
+    when no classes were held out, else the ``KeepBestOnHeldOut`` callback
+    with its ``scorer``, ``scores`` and ``best_epoch`` (see
+    :mod:`sksiamese._selection` for the rule); ``selected_net``, the net
+    trained without the held-out classes (``net`` itself unless it was trained
+    again on every class); ``default_module_args``, the default module's
+    data-dependent arguments. Torch's global random state is restored after.
     """
     seeds = draw_seeds(random_state)
     n_classes = len(np.unique(codes))
@@ -234,20 +236,17 @@ def train_net(params, X, codes, device, random_state):
                 "classes with two or more samples; use early_stopping='auto' or False."
             )
     if split is None:
-        return _fit(params, X, codes, data_args, device, seeds), None, data_args
+        net = _fit(params, X, codes, data_args, device, seeds)
+        return Bunch(net=net, selection=None, selected_net=None, default_module_args=data_args)
     train, held = split
-    episodes = OneShotEpisodes(
-        X[held],
-        codes[held],
-        lambda net: similarity_of(net.criterion_),
-        np.random.RandomState(seeds["valid"]),
-    )
+    episodes = OneShotEpisodes(X[held], codes[held], np.random.RandomState(seeds["valid"]))
     patience = params["n_iter_no_change"] if params["early_stopping"] is True else None
     selection = KeepBestOnHeldOut(episodes, patience=patience)
     keep_best = [("keep_best", selection)]
-    net = _fit(params, X[train], codes[train], data_args, device, seeds, callbacks=keep_best)
+    selected = _fit(params, X[train], codes[train], data_args, device, seeds, callbacks=keep_best)
+    net = selected
     if n_classes < FEW_CLASSES:
         # Too many classes were held out to give them up: train again on every
         # class, with the same schedule, up to the epoch that transferred best.
         net = _fit(params, X, codes, data_args, device, seeds, epochs=selection.best_epoch)
-    return net, selection, data_args
+    return Bunch(net=net, selection=selection, selected_net=selected, default_module_args=data_args)

@@ -253,8 +253,8 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
             )
         self.classes_ = np.array([0, 1])
         self.sample_shape_ = tuple(pairs.shape[2:])
-        # The classes behind the pairs, as far as shared samples reveal them.
-        n_classes = len(np.unique(pair_groups(pairs, y)[1]))
+        # The classes behind the pairs, as far as same pairs reveal them.
+        n_classes = len(np.unique(pair_groups(pairs, y)[1][y == 1]))
         samples = pairs.reshape(-1, *self.sample_shape_)
         self._default_module_args = mlp_data_args(samples, n_classes)
         random_state = check_random_state(self.random_state)

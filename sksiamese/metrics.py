@@ -1,19 +1,21 @@
 """Evaluation of similarity models: N-way K-shot episodes and verification.
 
 One-shot learning is judged on classes the model never saw. An episode draws
-``n_way`` such classes, enrols ``k_shot`` examples of each in a
-:class:`~sksiamese.OneShotClassifier` around the frozen embedder (no
-retraining), and classifies ``n_queries`` other examples of each.
+``n_way`` such classes, enrols ``k_shot`` examples of each as
+:class:`~sksiamese.OneShotClassifier` does around the frozen embedder (no
+retraining: class prototype or nearest example, compared by the embedder's own
+similarity), and classifies ``n_queries`` other examples of each. Every sample
+is embedded once, whatever the number of episodes.
 """
 
 import numpy as np
+import torch
 from sklearn.base import is_classifier
-from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils.validation import check_consistent_length
 
-from ._classifier import OneShotClassifier
+from ._scoring import class_prototypes, class_scores, negative_euclidean
 
 __all__ = [
     "equal_error_rate",
@@ -24,18 +26,30 @@ __all__ = [
 ]
 
 
-def _frozen_one_shot(estimator):
-    """A one-shot classifier that reuses the trained embedding of ``estimator``."""
+def _embedding_of(estimator):
+    """The fitted embedder of ``estimator``, and how its support sets are combined."""
     if hasattr(estimator, "embedder_"):
-        embedder, aggregation = estimator.embedder_, estimator.aggregation
-    elif hasattr(estimator, "transform") and not is_classifier(estimator):
-        embedder, aggregation = estimator, "prototype"
-    else:
-        raise TypeError(
-            "estimator must be a fitted embedder (with transform) or a fitted "
-            f"OneShotClassifier; got {type(estimator).__name__}."
-        )
-    return OneShotClassifier(embedder=FrozenEstimator(embedder), aggregation=aggregation)
+        return estimator.embedder_, estimator.aggregation
+    if hasattr(estimator, "transform") and not is_classifier(estimator):
+        return estimator, "prototype"
+    raise TypeError(
+        "estimator must be a fitted embedder (with transform) or a fitted "
+        f"OneShotClassifier; got {type(estimator).__name__}."
+    )
+
+
+def _episode_accuracy(similarity, embeddings, codes, support, query, aggregation):
+    """Accuracy of one episode whose samples are already embedded."""
+    classes, support_codes = np.unique(codes[support], return_inverse=True)
+    support_codes = torch.as_tensor(support_codes)
+    enrolled = torch.as_tensor(embeddings[support])
+    if aggregation == "prototype":
+        enrolled = class_prototypes(enrolled, support_codes, len(classes))
+        support_codes = torch.arange(len(classes))
+    scores = class_scores(
+        similarity, torch.as_tensor(embeddings[query]), enrolled, support_codes, len(classes)
+    )
+    return float(np.mean(classes[scores.argmax(1).numpy()] == codes[query]))
 
 
 def _episodes(y, groups, n_way, k_shot, n_queries, n_episodes, rng):
@@ -63,6 +77,11 @@ def _episodes(y, groups, n_way, k_shot, n_queries, n_episodes, rng):
             support.extend(members[:k_shot])
             query.extend(members[k_shot : k_shot + n_queries])
         yield np.array(support), np.array(query)
+
+
+def _rows(X, index):
+    """Rows ``index`` of an array, sparse matrix or DataFrame."""
+    return X.iloc[index] if hasattr(X, "iloc") else X[index]
 
 
 def one_shot_accuracy(
@@ -111,11 +130,20 @@ def one_shot_accuracy(
     check_consistent_length(X, y)
     y = np.asarray(y)
     rng = check_random_state(random_state)
-    one_shot = _frozen_one_shot(estimator)
+    embedder, aggregation = _embedding_of(estimator)
+    episodes = list(_episodes(y, groups, n_way, k_shot, n_queries, n_episodes, rng))
+    # Every sample an episode uses is embedded once, not once per episode.
+    used = np.unique(np.concatenate([np.concatenate(episode) for episode in episodes]))
+    embeddings = np.zeros((len(y), 0), dtype=np.float32)
+    if len(used):
+        embedded = np.asarray(embedder.transform(_rows(X, used)), dtype=np.float32)
+        embeddings = np.zeros((len(y), embedded.shape[1]), dtype=np.float32)
+        embeddings[used] = embedded
+    similarity = getattr(embedder, "_similarity", negative_euclidean)
     scores = np.array(
         [
-            one_shot.fit(X[support], y[support]).score(X[query], y[query])
-            for support, query in _episodes(y, groups, n_way, k_shot, n_queries, n_episodes, rng)
+            _episode_accuracy(similarity, embeddings, y, support, query, aggregation)
+            for support, query in episodes
         ]
     )
     ci95 = 1.96 * scores.std(ddof=1) / np.sqrt(len(scores)) if len(scores) > 1 else np.nan

@@ -4,6 +4,7 @@ import torch
 from torch.nn import functional as F
 
 from sksiamese import SiameseEmbedder
+from sksiamese._selection import OneShotEpisodes
 from sksiamese.augmentation import RandomAffine, distort
 
 
@@ -58,7 +59,8 @@ def test_augmented_training_is_reproducible(small):
 def test_auto_augments_images_and_leaves_vectors_alone(small):
     X, y = small
     vectors = SiameseEmbedder(max_epochs=1, random_state=0).fit(X, y)
-    images = SiameseEmbedder(max_epochs=1, random_state=0).fit(X.reshape(-1, 8, 8), y)
+    images = SiameseEmbedder(max_epochs=1, inference_views=8, random_state=0)
+    images.fit(X.reshape(-1, 8, 8), y)
     assert vectors.net_.augmentation is None
     assert vectors.inference_distortions_.shape == (0, 2, 3)
     assert isinstance(images.net_.augmentation, RandomAffine)
@@ -95,7 +97,8 @@ def test_a_random_affine_sets_the_ranges_and_random_state_the_seed(small):
     X, y = small
     images = X.reshape(-1, 8, 8)
     template = RandomAffine(rotation=0, shear=0, scale=(1, 1), translation=0.2, seed=123)
-    embedder = SiameseEmbedder(augment=template, max_epochs=1, random_state=0).fit(images, y)
+    embedder = SiameseEmbedder(augment=template, max_epochs=1, inference_views=8, random_state=0)
+    embedder.fit(images, y)
     used = embedder.net_.augmentation
     assert (used.rotation, used.shear, used.scale, used.translation) == (0, 0, (1, 1), 0.2)
     assert used.seed != template.seed
@@ -104,3 +107,24 @@ def test_a_random_affine_sets_the_ranges_and_random_state_the_seed(small):
     torch.testing.assert_close(maps[:, :, :2], torch.eye(2).expand(len(maps), 2, 2))
     assert maps[:, :, 2].abs().max() <= 0.4
     assert "translation=0.2" in repr(embedder)
+
+
+@pytest.mark.parametrize(("views_score", "kept"), [(1.0, 8), (0.0, 1)])
+def test_auto_views_are_kept_only_when_they_beat_the_image_alone(
+    small, monkeypatch, views_score, kept
+):
+    X, y = small
+    # The episodes score the net's own ``forward`` at every epoch and, once,
+    # the views of the selected net: that one score is replaced.
+    score = OneShotEpisodes.score
+
+    def scripted(self, embed, similarity):
+        if getattr(embed, "__self__", None) is not None:  # net.forward: the image alone
+            return score(self, embed, similarity)
+        return views_score
+
+    monkeypatch.setattr(OneShotEpisodes, "score", scripted)
+    embedder = SiameseEmbedder(max_epochs=1, random_state=0).fit(X.reshape(-1, 8, 8), y)
+    alone = embedder.validation_scores_[embedder.best_epoch_]
+    assert 0 < alone < 1
+    assert embedder.inference_views_ == kept == 1 + len(embedder.inference_distortions_)

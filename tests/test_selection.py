@@ -1,0 +1,192 @@
+"""Keep what transfers: the held-out selection of the training epoch."""
+
+import numpy as np
+import pytest
+from skorch.callbacks import Callback
+
+from sksiamese import OneShotClassifier, SiameseEmbedder, SiameseVerifier
+from sksiamese._selection import (
+    HeldOutPairAUC,
+    OneShotEpisodes,
+    hold_out_classes,
+    hold_out_pairs,
+    pair_groups,
+)
+from sksiamese.pairs import make_pairs
+
+
+@pytest.mark.parametrize(
+    ("n_classes", "n_held"), [(3, None), (4, 2), (5, 2), (10, 5), (30, 5), (100, 10)]
+)
+def test_hold_out_classes_rule(n_classes, n_held):
+    codes = np.repeat(np.arange(n_classes), 3)
+    codes = np.append(codes, n_classes)  # a class of one sample is never held out
+    split = hold_out_classes(codes, 0.1, np.random.RandomState(0))
+    if n_held is None:
+        assert split is None
+        return
+    train, held = split
+    assert len(np.unique(codes[held])) == n_held
+    assert not set(codes[train]) & set(codes[held])
+    assert n_classes in set(codes[train])
+    assert len(train) + len(held) == len(codes)
+
+
+class ScriptedScores:
+    """Replaces a held-out scorer's ``__call__``: returns the given scores in turn."""
+
+    def __init__(self, scores):
+        self.scores = list(scores)
+
+    def __call__(self, net):
+        return self.scores.pop(0)
+
+
+def test_untrained_network_is_kept_when_training_only_hurts(digits, monkeypatch):
+    X, y, _, _ = digits
+    monkeypatch.setattr(OneShotEpisodes, "__call__", ScriptedScores([0.9, 0.5, 0.4, 0.3]))
+    with pytest.warns(UserWarning, match="keeps the untrained network"):
+        embedder = SiameseEmbedder(max_epochs=3, random_state=0).fit(X, y)
+    assert embedder.validation_scores_ == [0.9, 0.5, 0.4, 0.3]
+    assert embedder.best_epoch_ == 0 and embedder.n_iter_ == 0
+    # The untrained default MLP (five classes: the residual start) compares
+    # samples exactly as the cosine of their raw features does.
+    E = embedder.transform(X[:50])
+    unit = X[:50] / np.linalg.norm(X[:50], axis=1, keepdims=True)
+    np.testing.assert_allclose(E @ E.T, unit @ unit.T, atol=1e-5)
+
+
+def test_few_classes_retrain_on_every_class_up_to_the_best_epoch(digits, monkeypatch):
+    X, y, _, _ = digits
+    monkeypatch.setattr(OneShotEpisodes, "__call__", ScriptedScores([0.1, 0.2, 0.9, 0.3, 0.2]))
+    recorder = ClassRecorder()
+    embedder = SiameseEmbedder(max_epochs=4, callbacks=[recorder], random_state=0).fit(X, y)
+    assert embedder.best_epoch_ == 2 and embedder.validation_scores_ == [0.1, 0.2, 0.9, 0.3, 0.2]
+    # The last training is the retraining on every class, for the best epoch's count.
+    assert embedder.n_iter_ == 2 and recorder.classes == {0, 1, 2, 3, 4}
+
+
+class ClassRecorder(Callback):
+    """Records the classes of the training batches of the last training."""
+
+    def initialize(self):
+        self.classes = set()
+        return self
+
+    def on_batch_begin(self, net, batch=None, training=None, **kwargs):
+        if training:
+            self.classes |= set(batch[1].tolist())
+
+
+def test_held_out_classes_are_never_trained_on_when_the_selected_net_is_kept(monkeypatch):
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(60, 8))
+    y = np.repeat(np.arange(60), 4)
+    X = (centres[y] + 0.1 * rng.normal(size=(len(y), 8))).astype(np.float32)
+    seen = {}
+    original = OneShotEpisodes.__init__
+
+    def spy(self, X_held, codes, random_state):
+        seen["X"], seen["codes"] = X_held, codes
+        original(self, X_held, codes, random_state)
+
+    monkeypatch.setattr(OneShotEpisodes, "__init__", spy)
+    recorder = ClassRecorder()
+    embedder = SiameseEmbedder(max_epochs=2, callbacks=[recorder], random_state=0).fit(X, y)
+    held = set(np.unique(seen["codes"]).tolist())
+    assert len(held) == 6  # 10% of 60 classes
+    # Sixty classes: the selected net itself is kept, and it never saw them.
+    assert not held & recorder.classes
+    assert recorder.classes | held == set(range(60))
+    # The held-out samples are training samples of exactly those classes.
+    rows = np.flatnonzero(np.isin(y, list(held)))
+    np.testing.assert_array_equal(seen["X"], X[rows])
+    assert len(embedder.validation_scores_) == 3
+
+
+def test_early_stopping_true_stops_after_the_patience(digits, monkeypatch):
+    X, y, _, _ = digits
+    monkeypatch.setattr(OneShotEpisodes, "__call__", ScriptedScores([0.5, 0.6] + [0.1] * 20))
+    embedder = SiameseEmbedder(
+        early_stopping=True, n_iter_no_change=2, max_epochs=20, random_state=0
+    ).fit(X, y)
+    assert embedder.validation_scores_ == [0.5, 0.6, 0.1, 0.1]
+    assert embedder.best_epoch_ == 1
+
+
+def test_without_early_stopping_the_last_network_is_kept(small):
+    X, y = small
+    embedder = SiameseEmbedder(max_epochs=2, early_stopping=False, random_state=0).fit(X, y)
+    assert embedder.validation_scores_ is None
+    assert embedder.best_epoch_ == embedder.n_iter_ == 2
+
+
+def test_too_few_classes_skip_the_selection_under_auto(small):
+    X, y = small
+    three = y < 3
+    embedder = SiameseEmbedder(max_epochs=2, random_state=0).fit(X[three], y[three])
+    assert embedder.validation_scores_ is None and embedder.n_iter_ == 2
+
+
+def test_the_curve_is_in_the_net_history_when_the_selected_net_is_kept(monkeypatch):
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(50), 3)
+    X = rng.normal(size=(len(y), 6)).astype(np.float32)
+    embedder = SiameseEmbedder(max_epochs=2, random_state=0).fit(X, y)
+    history = embedder.net_.history
+    assert history[:, "valid_score"] == embedder.validation_scores_[1:]
+
+
+def test_classifier_trains_its_embedder_with_the_selection(digits, monkeypatch):
+    X, y, _, _ = digits
+    monkeypatch.setattr(OneShotEpisodes, "__call__", ScriptedScores([0.1, 0.5, 0.2]))
+    clf = OneShotClassifier(max_epochs=2, random_state=0).fit(X, y)
+    assert clf.embedder_.best_epoch_ == 1
+
+
+def test_pair_groups_follow_the_classes_behind_the_pairs(digits):
+    X, y, _, _ = digits
+    pairs, same = make_pairs(X, y, 3000, random_state=0)
+    groups, components = pair_groups(pairs, same)
+    # Each sample's class, looked up by its pixels.
+    class_of = {x.tobytes(): label for x, label in zip(X, y, strict=True)}
+    first_class = np.array([class_of[p.tobytes()] for p in pairs[:, 0]])
+    for group in np.unique(groups):
+        assert len(np.unique(first_class[groups == group])) == 1
+    assert components.shape == (len(pairs), 2)
+
+
+def test_held_out_pairs_hold_groups_no_training_pair_touches(digits):
+    X, y, _, _ = digits
+    pairs, same = make_pairs(X, y, 3000, random_state=0)
+    train, held = hold_out_pairs(pairs, same, 0.2, np.random.RandomState(0))
+    assert len(train) + len(held) == len(pairs)
+    assert 0.2 <= len(held) / len(pairs) <= 0.4
+    assert set(same[held]) == set(same[train]) == {0, 1}
+    # Each held-out pair has a sample of a group that no training pair touches.
+    _, components = pair_groups(pairs, same)
+    trained = set(components[train].ravel().tolist())
+    assert all(set(pair.tolist()) - trained for pair in components[held])
+
+
+def test_pairs_without_repeated_samples_are_held_out_at_random():
+    rng = np.random.default_rng(0)
+    pairs = rng.normal(size=(200, 2, 5))
+    same = np.tile([0, 1], 100)
+    train, held = hold_out_pairs(pairs, same, 0.25, np.random.RandomState(0))
+    assert len(held) == 50
+
+
+def test_verifier_keeps_the_untrained_network_when_training_only_hurts(digits, monkeypatch):
+    X, y, _, _ = digits
+    # Enough pairs for the same pairs to link each digit's samples: five classes.
+    pairs, same = make_pairs(X, y, 3000, random_state=0)
+    monkeypatch.setattr(HeldOutPairAUC, "__call__", ScriptedScores([0.8, 0.7, 0.6]))
+    with pytest.warns(UserWarning, match="keeps the untrained network"):
+        verifier = SiameseVerifier(max_epochs=2, random_state=0).fit(pairs, same)
+    assert verifier.best_epoch_ == 0 and verifier.n_iter_ == 0
+    assert verifier.validation_scores_ == [0.8, 0.7, 0.6]
+    # The untrained residual branch scores pairs by the cosine of their pixels.
+    a, b = (pairs[:, i] / np.linalg.norm(pairs[:, i], axis=1, keepdims=True) for i in (0, 1))
+    expected = -np.linalg.norm(a - b, axis=1)
+    np.testing.assert_allclose(verifier.decision_function(pairs), expected, atol=1e-5)
