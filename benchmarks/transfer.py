@@ -58,12 +58,19 @@ def mean_ci(values):
     return values.mean(), 1.96 * values.std(ddof=1) / np.sqrt(len(values))
 
 
-def auc_ci(y_true, scores, n_boot=200):
-    """ROC AUC and the half-width of its 95% bootstrap interval (over pairs)."""
+def auc_ci(y_true, scores, groups=None, n_boot=200):
+    """ROC AUC and the half-width of its 95% bootstrap interval.
+
+    The bootstrap draws ``groups`` (writers, whose pairs share signatures)
+    with replacement, or single pairs when there are none.
+    """
+    groups = np.arange(len(y_true)) if groups is None else np.asarray(groups)
+    names, members = np.unique(groups, return_inverse=True)
+    by_group = [np.flatnonzero(members == g) for g in range(len(names))]
     rng = np.random.default_rng(0)
     boots = []
     for _ in range(n_boot):
-        index = rng.integers(len(y_true), size=len(y_true))
+        index = np.concatenate([by_group[g] for g in rng.integers(len(names), size=len(names))])
         boots.append(roc_auc_score(y_true[index], scores[index]))
     return roc_auc_score(y_true, scores), 1.96 * np.std(boots)
 
@@ -109,7 +116,7 @@ def digits():
     seen = y < 5
     X_new, y_new = X[~seen], y[~seen]
     # One support per class, every other sample of the class a query.
-    n_queries = np.bincount(y_new).max() - 1
+    n_queries = np.unique(y_new, return_counts=True)[1].min() - 1
     table = []
     row(table, "pixels + 1-NN", *episode_accuracy(pixels().fit(X), X_new, y_new, 5, n_queries))
     nca, seconds = timed(
@@ -211,7 +218,7 @@ def omniglot(home, losses):
 
 def signature_pairs(writers, genuine, test_writers):
     """Genuine-genuine (same) and genuine-forgery (different) pairs of each test writer."""
-    first, second, same = [], [], []
+    first, second, same, owner = [], [], [], []
     for writer in test_writers:
         real = np.flatnonzero((writers == writer) & genuine)
         forged = np.flatnonzero((writers == writer) & ~genuine)
@@ -219,7 +226,8 @@ def signature_pairs(writers, genuine, test_writers):
         first += [real[i], np.repeat(real, len(forged))]
         second += [real[j], np.tile(forged, len(real))]
         same += [np.ones(len(i), int), np.zeros(len(real) * len(forged), int)]
-    return np.concatenate(first), np.concatenate(second), np.concatenate(same)
+        owner.append(np.full(len(i) + len(real) * len(forged), writer))
+    return tuple(map(np.concatenate, (first, second, same, owner)))
 
 
 def signatures():
@@ -228,14 +236,14 @@ def signatures():
     # Each writer's genuine signatures are a class, their forgeries another.
     labels = np.where(genuine, writers, -writers)
     test = ~train & genuine
-    first, second, same = signature_pairs(writers, genuine, np.arange(41, 56))
+    first, second, same, owner = signature_pairs(writers, genuine, np.arange(41, 56))
     pairs = np.stack([X[first], X[second]], axis=1)
 
     one_shot, verification = [], []
     accuracy = episode_accuracy(pixels().fit(X), X[test], writers[test], 15, 23)
     row(one_shot, "pixels + 1-NN", *accuracy)
     distance = np.linalg.norm(flat(X[first]) - flat(X[second]), axis=1)
-    row(verification, "pixel distance", *auc_ci(same, -distance), kind="ROC AUC")
+    row(verification, "pixel distance", *auc_ci(same, -distance, owner), kind="ROC AUC")
     row(verification, "pixel distance", equal_error_rate(same, -distance), np.nan, kind="EER")
     nca, seconds = timed(
         lambda: make_pipeline(
@@ -247,7 +255,7 @@ def signatures():
     accuracy = episode_accuracy(nca, X[test], writers[test], 15, 23)
     row(one_shot, "PCA(64) + NCA + 1-NN", *accuracy, seconds)
     nca_distance = np.linalg.norm(nca.transform(X[first]) - nca.transform(X[second]), axis=1)
-    row(verification, "PCA(64) + NCA distance", *auc_ci(same, -nca_distance), kind="ROC AUC")
+    row(verification, "PCA(64) + NCA distance", *auc_ci(same, -nca_distance, owner), kind="ROC AUC")
     for loss in LOSSES:
         embedder, seconds = timed(
             lambda loss=loss: SiameseEmbedder(loss=loss, random_state=0, **OVERRIDES).fit(
@@ -258,7 +266,7 @@ def signatures():
         accuracy = episode_accuracy(embedder, X[test], writers[test], 15, 23)
         row(one_shot, name, *accuracy, seconds)
         scores = embedder.pair_score(pairs)
-        row(verification, name, *auc_ci(same, scores), seconds, kind="ROC AUC")
+        row(verification, name, *auc_ci(same, scores, owner), seconds, kind="ROC AUC")
         row(verification, name, equal_error_rate(same, scores), np.nan, kind="EER")
     print_table("signatures: CEDAR writers 1-40 train, 15-way 1-shot on writers 41-55", one_shot)
     print_table(

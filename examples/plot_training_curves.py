@@ -10,8 +10,8 @@ epoch 0 being the untrained network.
 Here each loss trains on digits 0-4 only; two of the five digits are held out
 inside ``fit``. With so few classes the learned metric soon over-fits the
 training digits and the held-out accuracy falls, so the network kept is an
-early one, or the untrained one: the default MLP starts from the cosine of the
-raw pixels when fewer than 50 classes train it. ``best_epoch_`` tells which.
+early one, or the untrained one: the default MLP starts from the Euclidean
+distance of the raw pixels when fewer than 50 classes train it. ``best_epoch_`` tells which.
 """
 
 # %%

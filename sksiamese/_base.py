@@ -248,6 +248,18 @@ def validate_pairs(pairs, sample_shape=None):
     return pairs
 
 
+def unique_samples(samples):
+    """Index of the first copy of each distinct sample, and each sample's copy.
+
+    Returns ``(first, inverse)`` such that ``samples[first][inverse]`` equals
+    ``samples``; samples are compared by their bytes.
+    """
+    flat = np.ascontiguousarray(samples.reshape(len(samples), -1))
+    rows = flat.view(np.dtype((np.void, flat.dtype.itemsize * flat.shape[1])))[:, 0]
+    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
+    return first, inverse.reshape(-1)
+
+
 def resolve_device(device):
     """``'auto'`` becomes CUDA when available, else the CPU."""
     if device == "auto":

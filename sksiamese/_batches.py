@@ -91,9 +91,6 @@ class ClassBalancedBatches:
         Samples per class (K).
     seed : int
         Seed of the batch sampler.
-    same_every_epoch : bool, default=False
-        Re-seed at every pass, so each epoch sees the same batches (used for the
-        validation loss, which must be comparable across epochs).
     device : str or torch.device, default=None
         Where the batches are used. For CUDA, dense data is copied to the GPU
         once when it takes at most a quarter of the free GPU memory, and
@@ -110,7 +107,6 @@ class ClassBalancedBatches:
         classes_per_batch,
         samples_per_class,
         seed,
-        same_every_epoch=False,
         device=None,
     ):
         self.device = device
@@ -119,7 +115,6 @@ class ClassBalancedBatches:
         self.y = labels.to(self.X.device) if isinstance(self.X, torch.Tensor) else labels
         self.samples_per_class = samples_per_class
         self.seed = seed
-        self.same_every_epoch = same_every_epoch
         self.generator = torch.Generator().manual_seed(seed)
         self._members = self._class_members(labels)
         self.classes_per_batch = min(classes_per_batch, len(self._members))
@@ -149,8 +144,6 @@ class ClassBalancedBatches:
         return picked[picked >= 0]
 
     def __iter__(self):
-        if self.same_every_epoch:
-            self.generator.manual_seed(self.seed)
         for _ in range(self.n_batches):
             index = self._draw()
             yield (

@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_consistent_length, check_is_fitted
 from ._base import (
     SiameseBase,
     resolve_device,
+    unique_samples,
     validate_pairs,
     validate_samples,
     with_shared_parameters_doc,
@@ -88,7 +89,9 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
         The trained skorch net; ``net_.history`` holds the loss of every epoch
         and batch, ``net_.module_`` the twin branch.
     n_iter_ : int
-        Number of epochs the network of ``net_`` was trained.
+        Epochs run by the last training of the fit. With 50 classes or more
+        the held-out selection keeps the network of ``best_epoch_``, and the
+        epochs after it were run and discarded.
     loss_curve_ : list of float
         Mean training loss of each epoch.
     validation_scores_ : list of float or None
@@ -240,14 +243,16 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
         """``distortions``, or none when they did not beat the image alone on held-out classes.
 
         Only for ``inference_views='auto'``, and only when classes were held
-        out: the comparison is made on the selected network before it is
-        trained again on every class, in the episodes that selected it.
+        out: the comparison is made on the selected network, before it is
+        trained again on every class, in other episodes than those that
+        selected it.
         """
         if self.inference_views != "auto" or len(distortions) == 0 or fitted.selection is None:
             return distortions
-        net, selection = fitted.selected_net, fitted.selection
-        alone = selection.scores[selection.best_epoch]
-        with_views = selection.scorer.score(
+        # Other episodes than those that chose the epoch, which favour the image alone.
+        net, check = fitted.selected_net, fitted.check
+        alone = check(net)
+        with_views = check.score(
             lambda X: embed_views(net, X, distortions), similarity_of(net.criterion_)
         )
         return distortions if with_views > alone else torch.zeros(0, 2, 3)
@@ -274,12 +279,13 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
             problem = "every sample has the same embedding"
         elif (
             self.loss == "triplet"
-            and self.loss_curve_
-            and abs(self.loss_curve_[-1] - self.margin) < 0.01 * self.margin
+            and self.best_epoch_ > 0
+            and abs(self.loss_curve_[self.best_epoch_ - 1] - self.margin) < 0.01 * self.margin
         ):
             # d(a, p) == d(a, n) for every triplet: the net maps classes on top
             # of one another and the loss sits at exactly the margin.
-            problem = f"the triplet loss is stuck at the margin ({self.loss_curve_[-1]:.4f})"
+            kept_loss = self.loss_curve_[self.best_epoch_ - 1]
+            problem = f"the triplet loss is stuck at the margin ({kept_loss:.4f})"
         else:
             return
         warnings.warn(
@@ -316,9 +322,10 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
     def _embed_pairs(self, pairs):
         check_is_fitted(self)
         pairs = validate_pairs(pairs, self.sample_shape_)
-        embeddings = self._embed(
-            validate_samples(self, pairs.reshape(-1, *self.sample_shape_), reset=False)
-        )
+        samples = validate_samples(self, pairs.reshape(-1, *self.sample_shape_), reset=False)
+        # Pairs of a gallery share samples: each distinct sample is embedded once.
+        first, inverse = unique_samples(samples)
+        embeddings = self._embed(samples[first])[torch.as_tensor(inverse)]
         return embeddings[0::2], embeddings[1::2]
 
     def pair_distance(self, pairs):

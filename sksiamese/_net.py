@@ -14,7 +14,7 @@ class _SiameseSteps:
 
     A dataset without targets (what skorch's ``forward`` builds for inference)
     is read in plain consecutive batches, while labelled data goes through
-    ``iterator_train`` / ``iterator_valid``, the class-balanced batches that
+    ``iterator_train``, the class-balanced batches that
     in-batch losses need. The criterion receives ``(embeddings, labels)``,
     which skorch's ``get_loss`` already passes as ``(y_pred, y_true)``.
     ``augmentation``, a callable mapping a batch of images to distorted images,

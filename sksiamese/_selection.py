@@ -26,12 +26,13 @@ import copy
 import warnings
 
 import numpy as np
-import torch
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from sklearn.metrics import roc_auc_score
 from skorch.callbacks import Callback
 
+from ._base import unique_samples
+from ._episodes import draw_episodes, episode_accuracy, scatter_rows, used_samples
 from ._scoring import similarity_of
 
 # Below this many classes, the net is retrained on all of them to the best epoch,
@@ -39,9 +40,23 @@ from ._scoring import similarity_of
 FEW_CLASSES = 50
 # Held-out classes are at least this many (when the classes allow it).
 MIN_HELD_OUT_CLASSES = 5
-N_EPISODES = 100
+N_EPISODES = 200
 MAX_WAYS = 20
-QUERIES_PER_CLASS = 5
+
+
+def selection_mode(early_stopping):
+    """``'auto'``, ``True`` or ``False`` from the parameter (NumPy booleans included)."""
+    return early_stopping if isinstance(early_stopping, str) else bool(early_stopping)
+
+
+def drop_callback(net, name):
+    """Remove the callback ``name`` from a trained skorch net.
+
+    The held-out selection's callback holds held-out samples; once training is
+    over it is not part of the model, and must not be pickled with it.
+    """
+    net.callbacks = [cb for cb in net.callbacks if not (isinstance(cb, tuple) and cb[0] == name)]
+    net.callbacks_ = [(key, cb) for key, cb in net.callbacks_ if key != name]
 
 
 def hold_out_classes(codes, validation_fraction, rng):
@@ -61,7 +76,7 @@ def hold_out_classes(codes, validation_fraction, rng):
 
 
 def pair_groups(pairs, same):
-    """Group of each pair: the component of its first sample under "same" links.
+    """Group of each sample of each pair: its component under "same" links.
 
     Identical samples are one node; each same pair links its two nodes. Pairs
     drawn from labelled samples (``make_pairs``) then fall into one group per
@@ -69,40 +84,36 @@ def pair_groups(pairs, same):
 
     Returns
     -------
-    groups : ndarray of shape (n_pairs,)
-        Component of the first sample of each pair.
     components : ndarray of shape (n_pairs, 2)
-        Component of each sample of each pair.
+        Group of each sample of each pair.
     """
-    flat = np.ascontiguousarray(pairs.reshape(2 * len(pairs), -1))
-    rows = flat.view(np.dtype((np.void, flat.dtype.itemsize * flat.shape[1])))[:, 0]
-    _, node = np.unique(rows, return_inverse=True)
+    _, node = unique_samples(pairs.reshape(2 * len(pairs), *pairs.shape[2:]))
     node = node.reshape(-1, 2)
     linked = node[np.asarray(same) == 1]
     n_nodes = int(node.max()) + 1
     graph = coo_matrix((np.ones(len(linked)), (linked[:, 0], linked[:, 1])), (n_nodes, n_nodes))
     _, component = connected_components(graph, directed=False)
-    components = component[node]
-    return components[:, 0], components
+    return component[node]
 
 
 def hold_out_pairs(pairs, same, validation_fraction, rng):
     """Indices ``(train, held_out)`` of the pairs; held-out groups are unseen in training.
 
-    Whole groups (see :func:`pair_groups`) are held out, with every pair that
-    touches them, until ``validation_fraction`` of the pairs is. Falls back to
-    a random split of the pairs when the groups cannot give a held-out part
-    of at most twice that share with both labels on each side; ``None`` when
-    even that cannot.
+    Whole groups (see :func:`pair_groups`), in random order, are held out with
+    every pair that touches them, until ``validation_fraction`` of the pairs
+    is. Falls back to a random split of the pairs when the groups cannot give
+    a held-out part of at most twice that share with both labels on each
+    side; ``None`` when even that cannot.
     """
     same = np.asarray(same)
     n_pairs = len(pairs)
-    _, components = pair_groups(pairs, same)
-    held = np.zeros(n_pairs, dtype=bool)
-    for group in rng.permutation(np.unique(components)):
-        held |= (components == group).any(1)
-        if held.mean() >= validation_fraction:
-            break
+    groups, components = np.unique(pair_groups(pairs, same), return_inverse=True)
+    rank = rng.permutation(len(groups))[components.reshape(-1, 2)]
+    # Holding out the first k groups holds out the pairs whose lower rank is below k.
+    first = rank.min(1)
+    held_by_k = np.cumsum(np.bincount(first, minlength=len(groups)))
+    k = int(np.searchsorted(held_by_k, validation_fraction * n_pairs)) + 1
+    held = first < k
     if held.mean() > 2 * validation_fraction or not _both_labels(same, held):
         held = np.zeros(n_pairs, dtype=bool)
         held[rng.permutation(n_pairs)[: round(validation_fraction * n_pairs)]] = True
@@ -120,37 +131,22 @@ class OneShotEpisodes:
 
     Parameters
     ----------
-    X : array of samples of the held-out classes
+    X : ndarray or sparse matrix
+        Samples of the held-out classes.
     codes : ndarray of int
         Their classes.
     rng : numpy.random.RandomState
-        Draws the episodes, once.
+        Draws the episodes, once: up to 20 ways, one query per class.
     """
 
     def __init__(self, X, codes, rng):
         classes = np.flatnonzero(np.bincount(codes) >= 2)
         n_way = min(MAX_WAYS, len(classes))
-        supports, queries = [], []
-        for _ in range(N_EPISODES):
-            support, query = [], []
-            for c in rng.choice(classes, n_way, replace=False):
-                members = rng.permutation(np.flatnonzero(codes == c))
-                support.append(members[0])
-                query.append(members[1 : 1 + QUERIES_PER_CLASS])
-            supports.append(np.array(support))
-            queries.append(query)
+        self.codes = codes
+        self.episodes = list(draw_episodes(codes, None, n_way, 1, 1, N_EPISODES, rng))
         # Only the samples the episodes use are embedded at each epoch.
-        used = np.unique(np.concatenate([*supports, *(np.concatenate(q) for q in queries)]))
-        position = np.searchsorted(used, np.arange(len(codes)))
-        self.X = X[used]
-        self.episodes = [
-            (
-                torch.as_tensor(position[s]),
-                torch.as_tensor(position[np.concatenate(q)]),
-                torch.as_tensor(np.repeat(np.arange(len(q)), [len(m) for m in q])),
-            )
-            for s, q in zip(supports, queries, strict=True)
-        ]
+        self.used = used_samples(self.episodes)
+        self.X = X[self.used]
 
     def __call__(self, net):
         """Accuracy of a net's plain embeddings and the similarity its loss implies."""
@@ -158,12 +154,15 @@ class OneShotEpisodes:
 
     def score(self, embed, similarity):
         """Accuracy of ``embed(X) -> embeddings`` compared by ``similarity(A, B)``."""
-        embeddings = embed(self.X).double()
-        hits = [
-            (similarity(embeddings[query], embeddings[support]).argmax(1) == truth).double().mean()
-            for support, query, truth in self.episodes
-        ]
-        return float(torch.stack(hits).mean())
+        embeddings = scatter_rows(embed(self.X).numpy(), self.used, len(self.codes))
+        return float(
+            np.mean(
+                [
+                    episode_accuracy(similarity, embeddings, self.codes, *episode, "prototype")
+                    for episode in self.episodes
+                ]
+            )
+        )
 
 
 class HeldOutPairAUC:
@@ -172,7 +171,9 @@ class HeldOutPairAUC:
     Parameters
     ----------
     pairs : ndarray of shape (n_pairs, 2) + sample_shape
+        The held-out pairs.
     same : ndarray of shape (n_pairs,)
+        1 for a same pair, 0 for a different one.
     scores : callable
         ``scores(net, pairs)`` returns the net's similarity of each pair.
     """

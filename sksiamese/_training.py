@@ -5,6 +5,7 @@ import copy
 import numpy as np
 import torch
 from sklearn.utils import Bunch
+from sklearn.utils.extmath import row_norms
 from skorch.callbacks import LRScheduler, ProgressBar
 from skorch.dataset import Dataset
 from torch.optim.lr_scheduler import OneCycleLR
@@ -15,7 +16,9 @@ from ._selection import (
     FEW_CLASSES,
     KeepBestOnHeldOut,
     OneShotEpisodes,
+    drop_callback,
     hold_out_classes,
+    selection_mode,
 )
 from .augmentation import RandomAffine
 from .losses import BCEPairLoss, ContrastiveLoss, TripletLoss
@@ -34,19 +37,22 @@ def default_module(sample_shape, embedding_dim, data_args=None):
     return ConvBranch, {"input_shape": sample_shape, "embedding_dim": embedding_dim}
 
 
-def mlp_data_args(X, n_classes):
+def mlp_data_args(X, n_classes, rng):
     """The MLP's arguments that depend on the data: input scale and residual start.
 
-    The input scale is the median norm of (at most 2,048 of) the samples. The
-    branch starts from the input's geometry when fewer than
-    ``FEW_CLASSES`` classes train it (see :class:`~sksiamese.modules.MLPBranch`).
+    The input scale is the median norm of (a random 2,048 of) the samples.
+    The branch starts from the input's geometry when the data has fewer than
+    ``FEW_CLASSES`` classes with two or more samples (see
+    :class:`~sksiamese.modules.MLPBranch`); its embeddings are then not
+    L2-normalised, so that the untrained branch keeps the input's Euclidean
+    distances (the raw-input baseline), not their cosines.
     """
     if X.ndim != 2:
         return {}
-    rows = X[: min(X.shape[0], 2048)]
-    rows = rows.toarray() if hasattr(rows, "toarray") else np.asarray(rows)
-    scale = float(np.median(np.linalg.norm(rows, axis=1)))
-    return {"input_scale": scale if scale > 0 else 1.0, "residual": n_classes < FEW_CLASSES}
+    rows = rng.choice(X.shape[0], min(X.shape[0], 2048), replace=False)
+    scale = float(np.median(np.sqrt(row_norms(X[np.sort(rows)], squared=True))))
+    few = n_classes < FEW_CLASSES
+    return {"input_scale": scale if scale > 0 else 1.0, "residual": few, "normalize": not few}
 
 
 def criterion_for(params, embedding_dim):
@@ -117,12 +123,13 @@ def augmentation_for(augment, sample_shape, seed):
     return template.with_seed(seed)
 
 
-def build_net(params, sample_shape, device, seeds, steps_per_epoch, data_args=None):
+def build_net(params, sample_shape, device, seeds, steps_per_epoch, data_args=None, callbacks=()):
     """A ``SiameseNet`` for the estimator parameters ``params``.
 
     ``params`` is the dictionary of the estimator's shared parameters
     (including routed ``module__*`` ones); ``data_args`` those of the default
-    module that depend on the training data (:func:`mlp_data_args`).
+    module that depend on the training data (:func:`mlp_data_args`);
+    ``callbacks`` more of the library's own, run before the user's.
     """
     module = params["module"]
     module_args = {}
@@ -138,7 +145,7 @@ def build_net(params, sample_shape, device, seeds, steps_per_epoch, data_args=No
         samples_per_class=params["samples_per_class"],
         device=None if params["accelerator"] is not None else device,
     )
-    callbacks = base_callbacks(params, steps_per_epoch)
+    callbacks = base_callbacks(params, steps_per_epoch) + list(callbacks)
     if params["verbose"]:
         # skorch's PrintLog prints the epoch table whenever verbose is set.
         callbacks.append(("progress_bar", ProgressBar(batches_per_epoch="auto")))
@@ -159,16 +166,12 @@ def build_net(params, sample_shape, device, seeds, steps_per_epoch, data_args=No
         max_epochs=params["max_epochs"],
         batch_size=params["batch_size"],
         iterator_train=ClassBalancedBatches,
-        iterator_valid=ClassBalancedBatches,
         train_split=None,
         callbacks=callbacks + list(params["callbacks"] or []),
         verbose=params["verbose"],
         **placement,
         **_prefixed("criterion", criterion_args),
         **_prefixed("iterator_train", {**balanced, "seed": seeds["train"]}),
-        **_prefixed(
-            "iterator_valid", {**balanced, "seed": seeds["valid"], "same_every_epoch": True}
-        ),
         **routed,
     )
 
@@ -200,8 +203,7 @@ def _fit(params, X, codes, data_args, device, seeds, *, callbacks=(), epochs=Non
     with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(seeds["init"])
         steps_per_epoch = _steps_per_epoch(params, codes)
-        net = build_net(params, X.shape[1:], device, seeds, steps_per_epoch, data_args)
-        net.set_params(callbacks=net.callbacks + list(callbacks))
+        net = build_net(params, X.shape[1:], device, seeds, steps_per_epoch, data_args, callbacks)
         net.initialize()
         dim = _output_dim(net, X)
         if params["loss"] == "bce" and dim != params["embedding_dim"]:
@@ -214,39 +216,53 @@ def _fit(params, X, codes, data_args, device, seeds, *, callbacks=(), epochs=Non
 def train_net(params, X, codes, device, random_state):
     """Build and train the net, keeping what transfers to held-out classes.
 
-    Returns a ``Bunch``: ``net``, the trained net; ``selection``, ``None``
-    when no classes were held out, else the ``KeepBestOnHeldOut`` callback
-    with its ``scorer``, ``scores`` and ``best_epoch`` (see
-    :mod:`sksiamese._selection` for the rule); ``selected_net``, the net
-    trained without the held-out classes (``net`` itself unless it was trained
-    again on every class); ``default_module_args``, the default module's
-    data-dependent arguments. Torch's global random state is restored after.
+    Returns a ``Bunch``: ``net``, the trained net; ``default_module_args``,
+    the default module's data-dependent arguments; and, when classes were
+    held out (see :mod:`sksiamese._selection` for the rule), ``selection``,
+    the ``KeepBestOnHeldOut`` callback with its ``scores`` and
+    ``best_epoch``, ``selected_net``, the net trained without the held-out
+    classes (``net`` itself unless it was trained again on every class), and
+    ``check``, other episodes on the held-out classes for choices made after
+    the selection. Without held-out classes these three are ``None``. Torch's
+    global random state is restored after.
     """
     seeds = draw_seeds(random_state)
-    n_classes = len(np.unique(codes))
-    data_args = mlp_data_args(X, n_classes)
+    mode = selection_mode(params["early_stopping"])
+    n_classes = int((np.bincount(codes) >= 2).sum())
+    data_args = mlp_data_args(X, n_classes, np.random.RandomState(seeds["split"]))
     split = None
-    if params["early_stopping"] is not False:
+    if mode is not False:
         split = hold_out_classes(
             codes, params["validation_fraction"], np.random.RandomState(seeds["split"])
         )
-        if split is None and params["early_stopping"] is True:
+        if split is None and mode is True:
             raise ValueError(
                 "early_stopping=True holds out classes, which needs at least four "
                 "classes with two or more samples; use early_stopping='auto' or False."
             )
     if split is None:
         net = _fit(params, X, codes, data_args, device, seeds)
-        return Bunch(net=net, selection=None, selected_net=None, default_module_args=data_args)
+        return Bunch(
+            net=net, default_module_args=data_args, selection=None, selected_net=None, check=None
+        )
     train, held = split
-    episodes = OneShotEpisodes(X[held], codes[held], np.random.RandomState(seeds["valid"]))
-    patience = params["n_iter_no_change"] if params["early_stopping"] is True else None
+    rng = np.random.RandomState(seeds["valid"])
+    episodes = OneShotEpisodes(X[held], codes[held], rng)
+    check = OneShotEpisodes(X[held], codes[held], rng)
+    patience = params["n_iter_no_change"] if mode is True else None
     selection = KeepBestOnHeldOut(episodes, patience=patience)
     keep_best = [("keep_best", selection)]
     selected = _fit(params, X[train], codes[train], data_args, device, seeds, callbacks=keep_best)
+    drop_callback(selected, "keep_best")  # it holds held-out samples: not pickled with the net
     net = selected
     if n_classes < FEW_CLASSES:
         # Too many classes were held out to give them up: train again on every
         # class, with the same schedule, up to the epoch that transferred best.
         net = _fit(params, X, codes, data_args, device, seeds, epochs=selection.best_epoch)
-    return Bunch(net=net, selection=selection, selected_net=selected, default_module_args=data_args)
+    return Bunch(
+        net=net,
+        default_module_args=data_args,
+        selection=selection,
+        selected_net=selected,
+        check=check,
+    )

@@ -18,6 +18,7 @@ from ._selection import (
     KeepBestOnHeldOut,
     hold_out_pairs,
     pair_groups,
+    selection_mode,
     warn_if_untrained_is_best,
 )
 from ._training import base_callbacks, default_module, mlp_data_args
@@ -160,7 +161,8 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
         ROC AUC of the held-out pairs: of the untrained network first, then
         after each epoch. ``None`` when no pairs were held out.
     best_epoch_ : int
-        The epoch whose network was kept (0: the untrained network).
+        The epoch whose network was kept (0: the untrained network); the last
+        epoch when no pairs were held out.
 
     See Also
     --------
@@ -254,11 +256,11 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
         self.classes_ = np.array([0, 1])
         self.sample_shape_ = tuple(pairs.shape[2:])
         # The classes behind the pairs, as far as same pairs reveal them.
-        n_classes = len(np.unique(pair_groups(pairs, y)[1][y == 1]))
+        n_classes = len(np.unique(pair_groups(pairs, y)[y == 1]))
         samples = pairs.reshape(-1, *self.sample_shape_)
-        self._default_module_args = mlp_data_args(samples, n_classes)
         random_state = check_random_state(self.random_state)
         seed = int(random_state.randint(np.iinfo(np.int32).max))
+        self._default_module_args = mlp_data_args(samples, n_classes, random_state)
         y = y.astype(np.int64)
         self.net_, self.validation_scores_, self.best_epoch_ = self._train_keeping_best(
             pairs, y, seed, random_state
@@ -273,9 +275,10 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
     def _train_keeping_best(self, pairs, y, seed, random_state):
         """The net, its held-out curve and best epoch (see ``early_stopping``)."""
         split = None
-        if self.early_stopping is not False:
+        mode = selection_mode(self.early_stopping)
+        if mode is not False:
             split = hold_out_pairs(pairs, y, self.validation_fraction, random_state)
-            if split is None and self.early_stopping is True:
+            if split is None and mode is True:
                 raise ValueError(
                     "early_stopping=True holds out pairs, but the pairs cannot be split "
                     "so that both parts hold same and different pairs."
@@ -285,7 +288,7 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
             return net, None, len(net.history)
         train, held = split
         auc = HeldOutPairAUC(pairs[held], y[held], pair_scores)
-        patience = self.n_iter_no_change if self.early_stopping is True else None
+        patience = self.n_iter_no_change if mode is True else None
         selection = KeepBestOnHeldOut(auc, patience=patience)
         self._train(pairs[train], y[train], seed, callbacks=[("keep_best", selection)])
         net = self._train(pairs, y, seed, epochs=selection.best_epoch)

@@ -9,13 +9,13 @@ is embedded once, whatever the number of episodes.
 """
 
 import numpy as np
-import torch
 from sklearn.base import is_classifier
 from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils.validation import check_consistent_length
 
-from ._scoring import class_prototypes, class_scores, negative_euclidean
+from ._episodes import draw_episodes, episode_accuracy, scatter_rows, used_samples
+from ._scoring import negative_euclidean
 
 __all__ = [
     "equal_error_rate",
@@ -36,47 +36,6 @@ def _embedding_of(estimator):
         "estimator must be a fitted embedder (with transform) or a fitted "
         f"OneShotClassifier; got {type(estimator).__name__}."
     )
-
-
-def _episode_accuracy(similarity, embeddings, codes, support, query, aggregation):
-    """Accuracy of one episode whose samples are already embedded."""
-    classes, support_codes = np.unique(codes[support], return_inverse=True)
-    support_codes = torch.as_tensor(support_codes)
-    enrolled = torch.as_tensor(embeddings[support])
-    if aggregation == "prototype":
-        enrolled = class_prototypes(enrolled, support_codes, len(classes))
-        support_codes = torch.arange(len(classes))
-    scores = class_scores(
-        similarity, torch.as_tensor(embeddings[query]), enrolled, support_codes, len(classes)
-    )
-    return float(np.mean(classes[scores.argmax(1).numpy()] == codes[query]))
-
-
-def _episodes(y, groups, n_way, k_shot, n_queries, n_episodes, rng):
-    """Index arrays ``(support, query)`` of each episode."""
-    classes, codes = np.unique(y, return_inverse=True)
-    counts = np.bincount(codes)
-    eligible = counts >= k_shot + n_queries
-    class_groups = np.zeros(len(classes), dtype=int)
-    if groups is not None:
-        class_groups = np.unique(np.asarray(groups), return_inverse=True)[1][
-            np.unique(codes, return_index=True)[1]
-        ]
-    pools = [np.flatnonzero(eligible & (class_groups == g)) for g in np.unique(class_groups)]
-    pools = [pool for pool in pools if len(pool) >= n_way]
-    if not pools:
-        raise ValueError(
-            f"No {'group' if groups is not None else 'set'} has {n_way} classes with "
-            f"at least k_shot + n_queries = {k_shot + n_queries} samples each."
-        )
-    for _ in range(n_episodes):
-        pool = pools[rng.randint(len(pools))]
-        support, query = [], []
-        for c in rng.choice(pool, n_way, replace=False):
-            members = rng.permutation(np.flatnonzero(codes == c))
-            support.extend(members[:k_shot])
-            query.extend(members[k_shot : k_shot + n_queries])
-        yield np.array(support), np.array(query)
 
 
 def _rows(X, index):
@@ -130,19 +89,18 @@ def one_shot_accuracy(
     check_consistent_length(X, y)
     y = np.asarray(y)
     rng = check_random_state(random_state)
+    if n_episodes < 1:
+        raise ValueError(f"n_episodes must be at least 1; got {n_episodes!r}.")
     embedder, aggregation = _embedding_of(estimator)
-    episodes = list(_episodes(y, groups, n_way, k_shot, n_queries, n_episodes, rng))
+    episodes = list(draw_episodes(y, groups, n_way, k_shot, n_queries, n_episodes, rng))
     # Every sample an episode uses is embedded once, not once per episode.
-    used = np.unique(np.concatenate([np.concatenate(episode) for episode in episodes]))
-    embeddings = np.zeros((len(y), 0), dtype=np.float32)
-    if len(used):
-        embedded = np.asarray(embedder.transform(_rows(X, used)), dtype=np.float32)
-        embeddings = np.zeros((len(y), embedded.shape[1]), dtype=np.float32)
-        embeddings[used] = embedded
+    used = used_samples(episodes)
+    embedded = np.asarray(embedder.transform(_rows(X, used)), dtype=np.float32)
+    embeddings = scatter_rows(embedded, used, len(y))
     similarity = getattr(embedder, "_similarity", negative_euclidean)
     scores = np.array(
         [
-            _episode_accuracy(similarity, embeddings, y, support, query, aggregation)
+            episode_accuracy(similarity, embeddings, y, support, query, aggregation)
             for support, query in episodes
         ]
     )

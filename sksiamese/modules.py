@@ -29,15 +29,17 @@ class MLPBranch(nn.Module):
         margin means the same thing whatever the scale of the input.
     residual : bool, default=False
         Add a linear map of the input to the hidden layers' output, so that
-        training starts from the input's own geometry: the map starts
-        orthogonal (a rotation, which keeps every angle, when ``embedding_dim
-        >= n_features``; a random orthogonal projection otherwise) and the
-        hidden layers' output at zero, so the untrained branch compares
-        samples by the cosine of their raw features. The estimators turn it
-        on when fewer than 50 classes train the branch, where a metric
-        learned from scratch transferred worse to new classes than the raw
-        input; with more classes it held the learned metric back (see
-        :doc:`/benchmarks`).
+        training starts from the input's own geometry: the map starts as the
+        identity (the features, zero-padded) when ``embedding_dim >=
+        n_features`` and as a random orthogonal projection otherwise, and the
+        hidden layers' output starts at zero. With ``normalize=False`` the
+        untrained branch then compares samples by the Euclidean distance of
+        their raw features (and the Koch head of ``loss='bce'`` by their L1
+        distance), divided by ``input_scale``. The estimators turn it on, and ``normalize`` off,
+        when fewer than 50 classes train the branch: there a metric learned
+        from scratch transferred worse to new classes than the raw input,
+        while with more classes the residual start held the learned metric
+        back (see :doc:`/benchmarks`).
     input_scale : float, default=1.0
         Inputs are divided by it before the first layer, so the layers see
         vectors of about unit length whatever the units of the features. The
@@ -66,7 +68,10 @@ class MLPBranch(nn.Module):
         self.skip = None
         if residual:
             self.skip = nn.Linear(n_features, embedding_dim, bias=False)
-            nn.init.orthogonal_(self.skip.weight)
+            if embedding_dim >= n_features:
+                nn.init.eye_(self.skip.weight)  # the features themselves, zero-padded
+            else:
+                nn.init.orthogonal_(self.skip.weight)
             nn.init.zeros_(layers[-1].weight)
             nn.init.zeros_(layers[-1].bias)
 

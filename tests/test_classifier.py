@@ -161,7 +161,8 @@ def open_set(digits):
     X, y = np.concatenate([X, Xn]), np.concatenate([y, yn])
     train = np.arange(len(y)) % 2 == 0
     known = train & (y < 7)
-    embedder = SiameseEmbedder(max_epochs=10, random_state=0).fit(X[known], y[known])
+    embedder = SiameseEmbedder(max_epochs=10, early_stopping=False, random_state=0)
+    embedder.fit(X[known], y[known])
     enrol = train & (y < 5)
     clf = OneShotClassifier(embedder=FrozenEstimator(embedder)).fit(X[enrol], y[enrol])
     held_out = ~train

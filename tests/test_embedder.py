@@ -24,7 +24,9 @@ def test_training_separates_seen_classes_better_than_untrained(small, loss):
 
 def test_transform_gives_float32_embeddings_of_embedding_dim(small):
     X, y = small
-    embedder = SiameseEmbedder(embedding_dim=7, max_epochs=1, random_state=0).fit(X, y)
+    embedder = SiameseEmbedder(
+        embedding_dim=7, module__normalize=True, max_epochs=1, random_state=0
+    ).fit(X, y)
     embeddings = embedder.transform(X)
     assert embeddings.shape == (len(X), 7)
     assert embeddings.dtype == np.float32

@@ -5,8 +5,8 @@ from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn.preprocessing import FunctionTransformer
 
 from sksiamese import OneShotClassifier
+from sksiamese._episodes import draw_episodes
 from sksiamese.metrics import (
-    _episodes,
     equal_error_rate,
     make_one_shot_scorer,
     one_shot_accuracy,
@@ -29,8 +29,8 @@ def test_separated_classes_score_one_and_noise_scores_chance():
 
 def test_episodes_are_reproducible_and_disjoint():
     y = np.repeat(np.arange(10), 6)
-    first = list(_episodes(y, None, 4, 2, 3, 5, np.random.RandomState(0)))
-    second = list(_episodes(y, None, 4, 2, 3, 5, np.random.RandomState(0)))
+    first = list(draw_episodes(y, None, 4, 2, 3, 5, np.random.RandomState(0)))
+    second = list(draw_episodes(y, None, 4, 2, 3, 5, np.random.RandomState(0)))
     for (s1, q1), (s2, q2) in zip(first, second, strict=True):
         np.testing.assert_array_equal(s1, s2)
         np.testing.assert_array_equal(q1, q2)
@@ -41,7 +41,7 @@ def test_episodes_are_reproducible_and_disjoint():
 def test_groups_keep_each_episode_within_one_group():
     y = np.repeat(np.arange(12), 3)
     groups = np.repeat(["a", "b", "c"], 12)
-    for support, query in _episodes(y, groups, 3, 1, 1, 20, np.random.RandomState(0)):
+    for support, query in draw_episodes(y, groups, 3, 1, 1, 20, np.random.RandomState(0)):
         assert len(set(groups[support])) == 1 and len(set(groups[query])) == 1
 
 
@@ -83,3 +83,16 @@ def test_verification_metrics_of_an_embedder(small):
     result = verification_metrics(embedder, pairs, same)
     assert result.roc_auc > 0.9
     assert 0 <= result.equal_error_rate < 0.2
+
+
+def test_one_shot_accuracy_embeds_each_sample_once():
+    X, y = make_blobs(60, centers=6, random_state=0)
+    calls = []
+
+    def embed(Z):
+        calls.append(len(Z))
+        return Z
+
+    transformer = FunctionTransformer(embed).fit(X)
+    one_shot_accuracy(transformer, X, y, n_way=3, n_queries=2, n_episodes=50, random_state=0)
+    assert len(calls) == 1 and calls[0] <= len(X)

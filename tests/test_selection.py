@@ -50,10 +50,11 @@ def test_untrained_network_is_kept_when_training_only_hurts(digits, monkeypatch)
     assert embedder.validation_scores_ == [0.9, 0.5, 0.4, 0.3]
     assert embedder.best_epoch_ == 0 and embedder.n_iter_ == 0
     # The untrained default MLP (five classes: the residual start) compares
-    # samples exactly as the cosine of their raw features does.
+    # samples exactly as the Euclidean distance of their raw features does.
     E = embedder.transform(X[:50])
-    unit = X[:50] / np.linalg.norm(X[:50], axis=1, keepdims=True)
-    np.testing.assert_allclose(E @ E.T, unit @ unit.T, atol=1e-5)
+    scale = embedder.net_.module_.input_scale.item()
+    expected = np.linalg.norm(X[:50, None] - X[None, :50], axis=2) / scale
+    np.testing.assert_allclose(np.linalg.norm(E[:, None] - E[None], axis=2), expected, atol=1e-4)
 
 
 def test_few_classes_retrain_on_every_class_up_to_the_best_epoch(digits, monkeypatch):
@@ -102,6 +103,8 @@ def test_held_out_classes_are_never_trained_on_when_the_selected_net_is_kept(mon
     rows = np.flatnonzero(np.isin(y, list(held)))
     np.testing.assert_array_equal(seen["X"], X[rows])
     assert len(embedder.validation_scores_) == 3
+    # The held-out samples do not travel with the fitted model.
+    assert "keep_best" not in dict(embedder.net_.callbacks_)
 
 
 def test_early_stopping_true_stops_after_the_patience(digits, monkeypatch):
@@ -147,13 +150,15 @@ def test_classifier_trains_its_embedder_with_the_selection(digits, monkeypatch):
 def test_pair_groups_follow_the_classes_behind_the_pairs(digits):
     X, y, _, _ = digits
     pairs, same = make_pairs(X, y, 3000, random_state=0)
-    groups, components = pair_groups(pairs, same)
-    # Each sample's class, looked up by its pixels.
-    class_of = {x.tobytes(): label for x, label in zip(X, y, strict=True)}
-    first_class = np.array([class_of[p.tobytes()] for p in pairs[:, 0]])
-    for group in np.unique(groups):
-        assert len(np.unique(first_class[groups == group])) == 1
+    components = pair_groups(pairs, same)
     assert components.shape == (len(pairs), 2)
+    # Each sample's class, looked up by its pixels: one class per group.
+    class_of = {x.tobytes(): label for x, label in zip(X, y, strict=True)}
+    classes = np.array([[class_of[p.tobytes()] for p in pair] for pair in pairs])
+    for group in np.unique(components):
+        assert len(np.unique(classes[components == group])) == 1
+    # The same pairs link each digit's samples into few groups.
+    assert len(np.unique(components[same == 1])) < 20
 
 
 def test_held_out_pairs_hold_groups_no_training_pair_touches(digits):
@@ -164,17 +169,28 @@ def test_held_out_pairs_hold_groups_no_training_pair_touches(digits):
     assert 0.2 <= len(held) / len(pairs) <= 0.4
     assert set(same[held]) == set(same[train]) == {0, 1}
     # Each held-out pair has a sample of a group that no training pair touches.
-    _, components = pair_groups(pairs, same)
+    components = pair_groups(pairs, same)
     trained = set(components[train].ravel().tolist())
     assert all(set(pair.tolist()) - trained for pair in components[held])
 
 
-def test_pairs_without_repeated_samples_are_held_out_at_random():
+def test_pairs_of_one_group_are_held_out_at_random():
+    # Every pair touches one sample: one group holds all the pairs, which
+    # cannot be held out, so random pairs are.
     rng = np.random.default_rng(0)
-    pairs = rng.normal(size=(200, 2, 5))
+    hub = rng.normal(size=5)
+    pairs = np.stack([np.tile(hub, (200, 1)), rng.normal(size=(200, 5))], axis=1)
     same = np.tile([0, 1], 100)
+    assert len(np.unique(pair_groups(pairs, same))) == 101
     train, held = hold_out_pairs(pairs, same, 0.25, np.random.RandomState(0))
-    assert len(held) == 50
+    assert len(held) == 50 and len(train) == 150
+    assert set(same[held]) == {0, 1}
+
+
+def test_numpy_booleans_switch_the_selection_off(small):
+    X, y = small
+    embedder = SiameseEmbedder(early_stopping=np.False_, max_epochs=1, random_state=0).fit(X, y)
+    assert embedder.validation_scores_ is None
 
 
 def test_verifier_keeps_the_untrained_network_when_training_only_hurts(digits, monkeypatch):
@@ -186,7 +202,7 @@ def test_verifier_keeps_the_untrained_network_when_training_only_hurts(digits, m
         verifier = SiameseVerifier(max_epochs=2, random_state=0).fit(pairs, same)
     assert verifier.best_epoch_ == 0 and verifier.n_iter_ == 0
     assert verifier.validation_scores_ == [0.8, 0.7, 0.6]
-    # The untrained residual branch scores pairs by the cosine of their pixels.
-    a, b = (pairs[:, i] / np.linalg.norm(pairs[:, i], axis=1, keepdims=True) for i in (0, 1))
-    expected = -np.linalg.norm(a - b, axis=1)
-    np.testing.assert_allclose(verifier.decision_function(pairs), expected, atol=1e-5)
+    # The untrained residual branch scores pairs by the distance of their pixels.
+    scale = verifier.net_.module_.branch.input_scale.item()
+    expected = -np.linalg.norm(pairs[:, 0] - pairs[:, 1], axis=1) / scale
+    np.testing.assert_allclose(verifier.decision_function(pairs), expected, atol=1e-4)

@@ -1,0 +1,65 @@
+"""N-way K-shot episodes on classes a model never saw, scored on embeddings.
+
+Shared by :func:`sksiamese.metrics.one_shot_accuracy` and the held-out
+selection of ``fit`` (:mod:`sksiamese._selection`): both draw episodes once,
+embed each sample an episode uses once, and score every episode on those
+embeddings.
+"""
+
+import numpy as np
+import torch
+
+from ._scoring import class_prototypes, class_scores
+
+
+def draw_episodes(y, groups, n_way, k_shot, n_queries, n_episodes, rng):
+    """Index arrays ``(support, query)`` of each episode."""
+    classes, codes = np.unique(y, return_inverse=True)
+    counts = np.bincount(codes)
+    eligible = counts >= k_shot + n_queries
+    class_groups = np.zeros(len(classes), dtype=int)
+    if groups is not None:
+        class_groups = np.unique(np.asarray(groups), return_inverse=True)[1][
+            np.unique(codes, return_index=True)[1]
+        ]
+    pools = [np.flatnonzero(eligible & (class_groups == g)) for g in np.unique(class_groups)]
+    pools = [pool for pool in pools if len(pool) >= n_way]
+    if not pools:
+        raise ValueError(
+            f"No {'group' if groups is not None else 'set'} has {n_way} classes with "
+            f"at least k_shot + n_queries = {k_shot + n_queries} samples each."
+        )
+    for _ in range(n_episodes):
+        pool = pools[rng.randint(len(pools))]
+        support, query = [], []
+        for c in rng.choice(pool, n_way, replace=False):
+            members = rng.permutation(np.flatnonzero(codes == c))
+            support.extend(members[:k_shot])
+            query.extend(members[k_shot : k_shot + n_queries])
+        yield np.array(support), np.array(query)
+
+
+def used_samples(episodes):
+    """Sorted indices of every sample the ``(support, query)`` episodes use."""
+    return np.unique(np.concatenate([np.concatenate(episode) for episode in episodes]))
+
+
+def scatter_rows(embedded, rows, n_samples):
+    """An ``(n_samples, dim)`` array holding ``embedded`` at ``rows`` (zeros elsewhere)."""
+    embeddings = np.zeros((n_samples, embedded.shape[1]), dtype=embedded.dtype)
+    embeddings[rows] = embedded
+    return embeddings
+
+
+def episode_accuracy(similarity, embeddings, codes, support, query, aggregation):
+    """Accuracy of one episode whose samples are already embedded."""
+    classes, support_codes = np.unique(codes[support], return_inverse=True)
+    support_codes = torch.as_tensor(support_codes)
+    enrolled = torch.as_tensor(embeddings[support])
+    if aggregation == "prototype":
+        enrolled = class_prototypes(enrolled, support_codes, len(classes))
+        support_codes = torch.arange(len(classes))
+    scores = class_scores(
+        similarity, torch.as_tensor(embeddings[query]), enrolled, support_codes, len(classes)
+    )
+    return float(np.mean(classes[scores.argmax(1).numpy()] == codes[query]))
