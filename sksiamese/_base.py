@@ -82,18 +82,19 @@ callbacks : list of skorch callbacks, default=None
 early_stopping : 'auto' or bool, default='auto'
     Keep what transfers to new classes: hold out some of the *classes*
     (one-shot learning generalises to classes never seen in training),
-    measure 1-shot accuracy on them in fixed episodes (up to 20-way) before
-    training and after every epoch, and keep the best network, the untrained
-    one included (then warn). ``max(5, validation_fraction * C)`` of the
-    ``C`` classes with two or more samples are held out, at most half of
-    them; with fewer than 50 classes the network is then trained again on
+    measure 1-shot accuracy on them in 200 fixed episodes (up to 20-way)
+    before training and after every epoch, and keep the best network, the
+    untrained one included (then warn). ``max(5, validation_fraction * C)``
+    of the ``C`` classes with two or more samples are held out, at most half
+    of them. With fewer than 50 classes the network is then trained again on
     every class, with the same schedule, up to the best epoch (at most twice
-    the cost of one training), while with more the selected network is kept.
-    The curve is in ``validation_scores_``. ``'auto'`` does this whenever
-    four or more classes have two or more samples, and trains on everything
-    otherwise; ``True`` requires it and also stops after
-    ``n_iter_no_change`` epochs without improvement; ``False`` trains every
-    epoch on every class and keeps the last network.
+    the cost of one training); with more, the selected network is kept. The
+    curve is in ``validation_scores_``. ``'auto'`` does this when ``4 <= C <
+    50``, where a metric learned from few classes can transfer worse than the
+    raw input, and otherwise trains every epoch on every class: with many
+    classes, holding 10% of them out cost 0.8 to 2.5 points on the Omniglot
+    validation alphabets. ``True`` does it whenever ``C >= 4`` and also stops
+    after ``n_iter_no_change`` epochs without improvement; ``False`` never.
 validation_fraction : float, default=0.1
     Share of the classes held out by ``early_stopping`` (see there for the
     minimum of 5 classes).

@@ -93,7 +93,9 @@ def test_held_out_classes_are_never_trained_on_when_the_selected_net_is_kept(mon
 
     monkeypatch.setattr(OneShotEpisodes, "__init__", spy)
     recorder = ClassRecorder()
-    embedder = SiameseEmbedder(max_epochs=2, callbacks=[recorder], random_state=0).fit(X, y)
+    embedder = SiameseEmbedder(
+        max_epochs=2, early_stopping=True, callbacks=[recorder], random_state=0
+    ).fit(X, y)
     held = set(np.unique(seen["codes"]).tolist())
     assert len(held) == 6  # 10% of 60 classes
     # Sixty classes: the selected net itself is kept, and it never saw them.
@@ -131,11 +133,19 @@ def test_too_few_classes_skip_the_selection_under_auto(small):
     assert embedder.validation_scores_ is None and embedder.n_iter_ == 2
 
 
-def test_the_curve_is_in_the_net_history_when_the_selected_net_is_kept(monkeypatch):
+def test_many_classes_skip_the_selection_under_auto():
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(50), 3)
     X = rng.normal(size=(len(y), 6)).astype(np.float32)
     embedder = SiameseEmbedder(max_epochs=2, random_state=0).fit(X, y)
+    assert embedder.validation_scores_ is None and embedder.best_epoch_ == 2
+
+
+def test_the_curve_is_in_the_net_history_when_the_selected_net_is_kept(monkeypatch):
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(50), 3)
+    X = rng.normal(size=(len(y), 6)).astype(np.float32)
+    embedder = SiameseEmbedder(max_epochs=2, early_stopping=True, random_state=0).fit(X, y)
     history = embedder.net_.history
     assert history[:, "valid_score"] == embedder.validation_scores_[1:]
 
