@@ -45,8 +45,8 @@ def load_cedar(shape=(48, 96)):
     """Images (ink = 1, float32), writer and genuine flag of every signature.
 
     The decoded arrays are cached as ``cedar/cedar_<H>x<W>.npz`` under
-    ``$SKSIAMESE_DATA`` when it is set, and read from there when the zip is
-    absent.
+    ``$SKSIAMESE_DATA`` when it is set, and read from there whenever the cache
+    exists (then the zip is not needed).
     """
     home = os.environ.get("SKSIAMESE_DATA")
     cache = Path(home, "cedar", f"cedar_{shape[0]}x{shape[1]}.npz") if home else None

@@ -13,7 +13,9 @@ The rule, documented in the estimators' ``early_stopping`` parameter:
   must be held out and two left for training (so ``C >= 4``). With fewer than
   ``FEW_CLASSES`` classes the held-out classes are too large a share of
   the data to give up: the net is trained again on every class, with the same
-  schedule, up to the best epoch. Otherwise the selected net is kept.
+  schedule, up to the best epoch. Otherwise (only under
+  ``early_stopping=True``: ``'auto'`` does not hold classes out there) the
+  selected net is kept.
 - pairs: pairs that share samples through "same" labels form groups (the
   classes behind the pairs, as far as the pairs reveal them); whole groups are
   held out, and the pairs that touch them, until ``validation_fraction`` of the
