@@ -114,7 +114,6 @@ class ClassBalancedBatches:
         labels = torch.as_tensor(dataset.y)
         self.y = labels.to(self.X.device) if isinstance(self.X, torch.Tensor) else labels
         self.samples_per_class = samples_per_class
-        self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
         self._members = self._class_members(labels)
         self.classes_per_batch = min(classes_per_batch, len(self._members))

@@ -89,9 +89,10 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
         The trained skorch net; ``net_.history`` holds the loss of every epoch
         and batch, ``net_.module_`` the twin branch.
     n_iter_ : int
-        Epochs run by the last training of the fit. With 50 classes or more
-        the held-out selection keeps the network of ``best_epoch_``, and the
-        epochs after it were run and discarded.
+        Epochs run by the last training of the fit. Under
+        ``early_stopping=True`` with 50 classes or more the selected network
+        of ``best_epoch_`` is kept, and the epochs after it were run and
+        discarded.
     loss_curve_ : list of float
         Mean training loss of each epoch.
     validation_scores_ : list of float or None
@@ -244,12 +245,12 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
 
         Only for ``inference_views='auto'``, and only when classes were held
         out: the comparison is made on the selected network, before it is
-        trained again on every class, in other episodes than those that
-        selected it.
+        trained again on every class, in episodes drawn anew from the held-out
+        samples (other pairings than those that selected the epoch).
         """
         if self.inference_views != "auto" or len(distortions) == 0 or fitted.selection is None:
             return distortions
-        # Other episodes than those that chose the epoch, which favour the image alone.
+        # Episodes drawn anew: those that chose the epoch favour the image alone.
         net, check = fitted.selected_net, fitted.check
         alone = check(net)
         with_views = check.score(

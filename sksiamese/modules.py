@@ -24,19 +24,20 @@ class MLPBranch(nn.Module):
         Size of the output embedding.
     hidden_sizes : tuple of int, default=(128,)
         Widths of the hidden layers, each followed by a ReLU.
-    normalize : bool, default=True
+    normalize : bool or None, default=None
         L2-normalise the embeddings, so that distances lie in ``[0, 2]`` and a
-        margin means the same thing whatever the scale of the input.
+        margin means the same thing whatever the scale of the input. ``None``
+        normalises unless ``residual`` is on.
     residual : bool, default=False
         Add a linear map of the input to the hidden layers' output, so that
         training starts from the input's own geometry: the map starts as the
         identity (the features, zero-padded) when ``embedding_dim >=
         n_features`` and as a random orthogonal projection otherwise, and the
-        hidden layers' output starts at zero. With ``normalize=False`` the
-        untrained branch then compares samples by the Euclidean distance of
-        their raw features (and the Koch head of ``loss='bce'`` by their L1
-        distance), divided by ``input_scale``. The estimators turn it on, and ``normalize`` off,
-        when fewer than 50 classes train the branch: there a metric learned
+        hidden layers' output starts at zero. Unnormalised, the untrained
+        branch then compares samples by the Euclidean distance of their raw
+        features (and the Koch head of ``loss='bce'`` by their L1 distance),
+        divided by ``input_scale``. The estimators turn it on when fewer than
+        50 classes train the branch: there a metric learned
         from scratch transferred worse to new classes than the raw input,
         while with more classes the residual start held the learned metric
         back (see :doc:`/benchmarks`).
@@ -52,7 +53,7 @@ class MLPBranch(nn.Module):
         n_features,
         embedding_dim=64,
         hidden_sizes=(128,),
-        normalize=True,
+        normalize=None,
         residual=False,
         input_scale=1.0,
     ):
@@ -63,7 +64,7 @@ class MLPBranch(nn.Module):
             width = hidden
         layers.append(nn.Linear(width, embedding_dim))
         self.layers = nn.Sequential(*layers)
-        self.normalize = normalize
+        self.normalize = not residual if normalize is None else normalize
         self.register_buffer("input_scale", torch.tensor(float(input_scale)))
         self.skip = None
         if residual:
