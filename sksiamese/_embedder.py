@@ -68,6 +68,13 @@ def check_training_labels(y):
             "has one sample. Training needs at least one class with two or more "
             "samples."
         )
+    if not can_form_positive_pair(codes, n_classes=2):
+        # Every class-balanced batch would hold that one class: no negatives,
+        # a zero loss, and an embedder returned untrained.
+        raise ValueError(
+            "Only one class has two or more samples, so no batch can hold a positive "
+            "and a negative pair. Training needs two classes with two or more samples."
+        )
     return classes, codes
 
 
@@ -201,8 +208,7 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
                 (n_samples, H, W) or (n_samples, C, H, W)
             Training samples.
         y : array-like of shape (n_samples,)
-            Class labels; at least two classes, one of them with two or more
-            samples.
+            Class labels; at least two classes with two or more samples each.
 
         Returns
         -------

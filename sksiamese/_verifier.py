@@ -9,7 +9,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 from torch import nn
-from torch.nn import functional as F
 
 from ._base import SHARED_CONSTRAINTS, RoutedParamsMixin, resolve_device, validate_pairs
 from ._net import SiameseNet
@@ -22,7 +21,7 @@ from ._selection import (
     warn_if_untrained_is_best,
 )
 from ._training import base_callbacks, default_module, mlp_data_args
-from .modules import KochHead
+from .losses import PairLoss
 
 
 class PairBranch(nn.Module):
@@ -35,39 +34,6 @@ class PairBranch(nn.Module):
     def forward(self, pairs):
         embeddings = self.branch(pairs.flatten(0, 1))
         return embeddings.view(len(pairs), 2, -1)
-
-
-class PairLoss(nn.Module):
-    """Loss of labelled pairs: contrastive, or Koch's head with cross-entropy.
-
-    Same (1) and different (0) pairs are averaged apart and the two means
-    added, so an unbalanced pair set does not tilt the model.
-    """
-
-    def __init__(self, loss="contrastive", margin=0.5, embedding_dim=64):
-        super().__init__()
-        self.loss = loss
-        self.margin = margin
-        self.head = KochHead(embedding_dim) if loss == "bce" else None
-
-    def scores(self, embeddings):
-        """Similarity of each pair: the head's logit, or minus the distance."""
-        a, b = embeddings[:, 0], embeddings[:, 1]
-        if self.head is not None:
-            return self.head(a, b)
-        return -(a - b).pow(2).sum(1).clamp_min(1e-12).sqrt()
-
-    def forward(self, embeddings, same):
-        same = same.bool()
-        scores = self.scores(embeddings)
-        if self.head is not None:
-            losses = F.binary_cross_entropy_with_logits(
-                scores, same.to(scores.dtype), reduction="none"
-            )
-        else:
-            distance = -scores
-            losses = torch.where(same, distance.pow(2), F.relu(self.margin - distance).pow(2))
-        return losses[same].mean() + losses[~same].mean()
 
 
 def pair_scores(net, pairs):
@@ -336,6 +302,7 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
                 verbose=self.verbose,
                 device=device,
                 **self._routed_params("optimizer__"),
+                **self._routed_params("callbacks__"),
             )
             net.initialize()
             if epochs != 0:

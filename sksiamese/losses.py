@@ -13,7 +13,7 @@ from torch.nn import functional as F
 
 from .modules import KochHead
 
-__all__ = ["ContrastiveLoss", "TripletLoss", "BCEPairLoss", "pairwise_distances"]
+__all__ = ["ContrastiveLoss", "TripletLoss", "BCEPairLoss", "PairLoss", "pairwise_distances"]
 
 
 def pairwise_distances(embeddings):
@@ -195,3 +195,47 @@ class BCEPairLoss(nn.Module):
         else:
             raise ValueError(f"Unknown mining {self.mining!r} for the bce loss.")
         return 0.5 * (_masked_mean(losses, positive) + negative_loss)
+
+
+class PairLoss(nn.Module):
+    """Loss of labelled pairs: contrastive, or Koch's head with cross-entropy.
+
+    Same (1) and different (0) pairs are averaged apart and the two means
+    added, so an unbalanced pair set does not tilt the model; a batch with
+    pairs of one kind only learns from that kind.
+
+    Parameters
+    ----------
+    loss : {'contrastive', 'bce'}, default='contrastive'
+        Contrastive loss on the distance of each pair, or Koch's head with
+        binary cross-entropy.
+    margin : float, default=0.5
+        Margin of the contrastive loss.
+    embedding_dim : int, default=64
+        Size of the embeddings the Koch head compares.
+    """
+
+    def __init__(self, loss="contrastive", margin=0.5, embedding_dim=64):
+        super().__init__()
+        self.loss = loss
+        self.margin = margin
+        self.head = KochHead(embedding_dim) if loss == "bce" else None
+
+    def scores(self, embeddings):
+        """Similarity of each pair: the head's logit, or minus the distance."""
+        a, b = embeddings[:, 0], embeddings[:, 1]
+        if self.head is not None:
+            return self.head(a, b)
+        return -(a - b).pow(2).sum(1).clamp_min(1e-12).sqrt()
+
+    def forward(self, embeddings, same):
+        same = same.bool()
+        scores = self.scores(embeddings)
+        if self.head is not None:
+            losses = F.binary_cross_entropy_with_logits(
+                scores, same.to(scores.dtype), reduction="none"
+            )
+        else:
+            distance = -scores
+            losses = torch.where(same, distance.pow(2), F.relu(self.margin - distance).pow(2))
+        return _masked_mean(losses, same) + _masked_mean(losses, ~same)

@@ -158,3 +158,13 @@ def test_semi_hard_mining_applies_to_triplet_only(small, loss):
     X, y = small
     with pytest.raises(ValueError, match=f"{loss}.*semi_hard"):
         SiameseEmbedder(loss=loss, mining="semi_hard", max_epochs=1).fit(X, y)
+
+
+def test_one_class_with_pairs_is_refused(small):
+    X, y = small
+    # Class 0 has 30 samples, classes 1-4 one each: every batch would be class 0.
+    rows = np.concatenate(
+        [np.flatnonzero(y == 0), [np.flatnonzero(y == c)[0] for c in range(1, 5)]]
+    )
+    with pytest.raises(ValueError, match="Only one class has two or more samples"):
+        SiameseEmbedder(max_epochs=1).fit(X[rows], y[rows])

@@ -129,3 +129,43 @@ def test_scikit_learn_checks_that_do_not_assume_2d_input(name):
     from sklearn.utils import estimator_checks
 
     getattr(estimator_checks, name)("SiameseVerifier", SiameseVerifier(max_epochs=1))
+
+
+@pytest.mark.parametrize("loss", ["contrastive", "bce"])
+def test_a_batch_of_one_kind_of_pair_has_a_finite_loss(loss):
+    import torch
+
+    from sksiamese.losses import PairLoss
+
+    criterion = PairLoss(loss=loss, embedding_dim=3)
+    embeddings = torch.randn(4, 2, 3, requires_grad=True)
+    for same in (torch.ones(4), torch.zeros(4)):
+        value = criterion(embeddings, same)
+        assert torch.isfinite(value)
+        value.backward()
+
+
+def test_a_last_batch_of_one_pair_trains(pair_data):
+    (pairs, same), _ = pair_data
+    # 129 pairs in batches of 128: the last batch holds one pair, of one kind.
+    verifier = SiameseVerifier(max_epochs=2, early_stopping=False, random_state=0)
+    verifier.fit(pairs[:129], same[:129])
+    assert np.isfinite(verifier.loss_curve_).all()
+
+
+def test_routed_callback_parameters_reach_the_callbacks(pair_data):
+    from skorch.callbacks import Callback
+
+    class Tagged(Callback):
+        def __init__(self, tag="unset"):
+            self.tag = tag
+
+    (pairs, same), _ = pair_data
+    verifier = SiameseVerifier(
+        max_epochs=1,
+        early_stopping=False,
+        callbacks=[("tagged", Tagged())],
+        callbacks__tagged__tag="set",
+        random_state=0,
+    ).fit(pairs[:200], same[:200])
+    assert dict(verifier.net_.callbacks_)["tagged"].tag == "set"
