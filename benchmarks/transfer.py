@@ -91,6 +91,15 @@ def pixels():
     return FunctionTransformer(flat)
 
 
+def pca_nca():
+    """NCA after PCA to 64 dimensions, 50 iterations (NCA is quadratic in the samples)."""
+    return make_pipeline(
+        FunctionTransformer(flat),
+        PCA(64, random_state=0),
+        NeighborhoodComponentsAnalysis(max_iter=50, random_state=0),
+    )
+
+
 def row(table, name, value, half, seconds=None, kind="accuracy"):
     table.append((name, value, half, seconds, kind))
 
@@ -168,13 +177,7 @@ def omniglot_runs_table(title, X, y, runs, losses, baselines):
     if baselines:
         row(table, "pixels + 1-NN", *run_accuracy(flat, runs))
         upright = np.array(["/rot" not in label for label in y])
-        nca, seconds = timed(
-            lambda: make_pipeline(
-                FunctionTransformer(flat),
-                PCA(64, random_state=0),
-                NeighborhoodComponentsAnalysis(max_iter=50, random_state=0),
-            ).fit(X[upright], y[upright])
-        )
+        nca, seconds = timed(lambda: pca_nca().fit(X[upright], y[upright]))
         row(table, "PCA(64) + NCA + 1-NN", *run_accuracy(nca.transform, runs), seconds)
     for loss in losses:
         embedder, seconds = timed(
@@ -245,13 +248,7 @@ def signatures():
     distance = np.linalg.norm(flat(X[first]) - flat(X[second]), axis=1)
     row(verification, "pixel distance", *auc_ci(same, -distance, owner), kind="ROC AUC")
     row(verification, "pixel distance", equal_error_rate(same, -distance), np.nan, kind="EER")
-    nca, seconds = timed(
-        lambda: make_pipeline(
-            FunctionTransformer(flat),
-            PCA(64, random_state=0),
-            NeighborhoodComponentsAnalysis(max_iter=50, random_state=0),
-        ).fit(X[train], labels[train])
-    )
+    nca, seconds = timed(lambda: pca_nca().fit(X[train], labels[train]))
     accuracy = episode_accuracy(nca, X[test], writers[test], 15, 23)
     row(one_shot, "PCA(64) + NCA + 1-NN", *accuracy, seconds)
     nca_distance = np.linalg.norm(nca.transform(X[first]) - nca.transform(X[second]), axis=1)
