@@ -77,6 +77,10 @@ optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
     ``optimizer__<name>`` keyword arguments are passed to it.
 device : str or torch.device, default='auto'
     Where the network runs; ``'auto'`` takes CUDA when available.
+accelerator : accelerate.Accelerator or None, default=None
+    Train through Hugging Face accelerate (skorch's ``AccelerateMixin``):
+    several GPUs under ``accelerate launch``, or mixed precision. ``None``
+    trains on ``device``. Needs ``pip install sksiamese[accelerate]``.
 callbacks : list of skorch callbacks, default=None
     Extra skorch callbacks (instances or ``(name, callback)`` pairs), run
     after the library's own, in every training of a fit (with few classes,

@@ -55,6 +55,13 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         How several support examples of a class are combined: ``'prototype'``
         compares a query to the mean embedding of each class (Snell et al.
         2017); ``'nearest'`` to the class's most similar example.
+    reject_below : float or None, default=None
+        Open-set rejection: ``predict`` returns ``unknown_label`` for queries
+        whose best class similarity falls below it (see
+        :func:`~sksiamese.metrics.rejection_threshold`). ``None`` never
+        rejects.
+    unknown_label : int or str, default=-1
+        Label predicted for rejected queries; must not be one of the classes.
     {shared}
 
     Attributes
