@@ -1,10 +1,11 @@
 """Keep what transfers: choose the training state on data held out from training.
 
 A similarity learned from few classes can over-fit them and compare *new*
-classes worse than the untrained network does. So, by default, ``fit`` holds
-out part of the training data, scores the untrained network and the network
-after every epoch on it (one-shot accuracy on held-out classes, or ROC AUC on
-held-out pairs), and keeps the best state, the untrained one included.
+classes worse than the untrained network does. So, by default (with 4 to 49
+classes, and always for pairs), ``fit`` holds out part of the training data,
+scores the untrained network and the network after every epoch on it (one-shot
+accuracy on held-out classes, or ROC AUC on held-out pairs), and keeps the best
+state, the untrained one included.
 
 The rule, documented in the estimators' ``early_stopping`` parameter:
 
@@ -199,7 +200,7 @@ class KeepBestOnHeldOut(Callback):
     ----------
     scorer : callable
         ``scorer(net)`` returns a score, higher is better.
-    patience : int, default=None
+    patience : int or None, default=None
         Stop after this many epochs without improvement; ``None`` runs every
         epoch (the one-cycle schedule's last epochs, at a low learning rate,
         are often the best).
