@@ -11,9 +11,9 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted
 
+from ._compat import HasMethods, Interval, StrOptions, validate_data
 from .augmentation import RandomAffine
 
 # skorch-style routed parameters (``module__hidden_sizes=(256,)``) that

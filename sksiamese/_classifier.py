@@ -5,9 +5,8 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from scipy.special import softmax
-from sklearn.base import ClassifierMixin, _fit_context, clone
+from sklearn.base import ClassifierMixin, clone
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 
 from ._base import (
@@ -17,6 +16,7 @@ from ._base import (
     validate_samples,
     with_shared_parameters_doc,
 )
+from ._compat import StrOptions, _fit_context
 from ._embedder import SiameseEmbedder
 from ._scoring import (
     class_prototypes,

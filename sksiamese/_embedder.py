@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 import torch
-from sklearn.base import TransformerMixin, _fit_context
+from sklearn.base import TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
@@ -19,6 +19,7 @@ from ._base import (
     with_shared_parameters_doc,
 )
 from ._batches import can_form_positive_pair
+from ._compat import _fit_context
 from ._persistence import load_weights, save_weights
 from ._scoring import class_scores, fit_temperature, leave_one_out_scores, similarity_of
 from ._selection import warn_if_untrained_is_best

@@ -4,13 +4,14 @@ import copy
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 from torch import nn
 
 from ._base import SHARED_CONSTRAINTS, RoutedParamsMixin, resolve_device, validate_pairs
+from ._compat import _fit_context
 from ._net import SiameseNet
 from ._selection import (
     HeldOutPairAUC,

@@ -1,0 +1,15 @@
+"""The one place sksiamese reaches into scikit-learn's private API.
+
+``_fit_context`` (parameter validation at ``fit``) and ``validate_data`` come
+from `sklearn-compat <https://github.com/sklearn-compat/sklearn-compat>`_, which
+keeps them working across scikit-learn releases. The parameter-constraint
+classes have no public home in scikit-learn nor in sklearn-compat; they are
+imported here only, so that a scikit-learn upgrade that moves them breaks one
+line, not the package.
+"""
+
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn_compat.base import _fit_context
+from sklearn_compat.utils.validation import validate_data
+
+__all__ = ["HasMethods", "Interval", "StrOptions", "_fit_context", "validate_data"]
