@@ -8,6 +8,7 @@ from scipy.special import softmax
 from sklearn.base import ClassifierMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 
 from ._base import (
     EMBEDDER_CONSTRAINT,
@@ -81,9 +82,13 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         or more examples; otherwise the embedder's ``temperature_`` (fitted on
         its training classes), or 1.0 for an embedder without one.
     sample_shape_ : tuple of int
-        Shape of one sample seen in ``fit``.
+        Shape of one sample seen in ``fit``; only when the classifier trains
+        its own embedder (a given one validates its own input).
     n_features_in_ : int
-        ``X.shape[1]`` seen in ``fit``.
+        ``X.shape[1]`` seen in ``fit``, or the given embedder's.
+    feature_names_in_ : ndarray of str
+        Column names of a DataFrame seen in ``fit``, when the embedder (or
+        this classifier, for its own) records them.
 
     See Also
     --------
@@ -196,7 +201,7 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         self : OneShotClassifier
             The fitted classifier.
         """
-        X, y = validate_samples(self, X, y, reset=True)
+        X, y = self._validate_input(X, y, reset=True)
         check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
@@ -207,10 +212,28 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         if embedder is None:
             embedder = SiameseEmbedder(**self._shared_params())
         self.embedder_ = clone(embedder).fit(X, y)
+        for name in ("n_features_in_", "feature_names_in_"):
+            if self.embedder is not None and hasattr(self.embedder_, name):
+                setattr(self, name, getattr(self.embedder_, name))
         embeddings = self._embed(X)
         self._enrol(embeddings, torch.as_tensor(codes))
         self.temperature_ = self._calibrate(embeddings, codes)
         return self
+
+    def _validate_input(self, X, y="no_validation", *, reset):
+        """``X`` (and ``y``) as this classifier needs them.
+
+        Its own network needs arrays of samples (:func:`validate_samples`). A
+        given embedder validates its own input, so that a ``Pipeline`` over
+        text or DataFrame columns receives them untouched.
+        """
+        if self.embedder is None:
+            return validate_samples(self, X, y, reset=reset)
+        if not reset:
+            check_is_fitted(self)
+            return X
+        check_consistent_length(X, y)
+        return X, column_or_1d(y, warn=True)
 
     def _embed(self, X):
         return torch.as_tensor(np.asarray(self.embedder_.transform(X)), dtype=torch.float32)
@@ -244,7 +267,7 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         return fit_temperature(scores.numpy(), codes[rows])
 
     def _class_scores(self, X):
-        X = validate_samples(self, X, reset=False)
+        X = self._validate_input(X, reset=False)
         scores = class_scores(
             self._similarity,
             self._embed(X),

@@ -81,3 +81,33 @@ def test_cross_val_score(small):
     X, y = small
     scores = cross_val_score(OneShotClassifier(max_epochs=3, random_state=0), X, y, cv=3)
     assert scores.shape == (3,) and scores.mean() > 0.8
+
+
+def test_a_text_pipeline_embedder_receives_raw_sentences():
+    topics = {
+        "space": ["rocket orbit launch", "moon lander orbit", "mars rover launch"],
+        "food": ["bread oven flour", "pasta sauce flour", "oven roasted bread"],
+        "sport": ["goal striker match", "match referee goal", "striker scores match"],
+        "music": ["guitar chord song", "song lyrics chorus", "chorus guitar solo"],
+    }
+    sentences = [s for topic in topics.values() for s in topic]
+    labels = [name for name, topic in topics.items() for _ in topic]
+    embedder = make_pipeline(
+        TfidfVectorizer(), SiameseEmbedder(max_epochs=2, early_stopping=False, random_state=0)
+    )
+    clf = OneShotClassifier(embedder=embedder).fit(sentences, labels)
+    assert clf.predict(["rocket launch to the moon"]).tolist() == ["space"]
+    assert clf.predict_proba(["guitar song"]).shape == (1, 4)
+
+
+def test_a_dataframe_embedder_keeps_the_feature_names(digits):
+    import pandas as pd
+
+    X, y, _, _ = digits
+    frame = pd.DataFrame(X, columns=[f"pixel_{i}" for i in range(X.shape[1])])
+    embedder = make_pipeline(
+        StandardScaler(), SiameseEmbedder(max_epochs=1, early_stopping=False, random_state=0)
+    )
+    clf = OneShotClassifier(embedder=embedder).fit(frame, y)
+    np.testing.assert_array_equal(clf.feature_names_in_, frame.columns)
+    assert clf.predict(frame.iloc[:5]).shape == (5,)
