@@ -99,18 +99,19 @@ def pair_groups(pairs, same):
     return component[node]
 
 
-def hold_out_pairs(pairs, same, validation_fraction, rng):
+def hold_out_pairs(components, same, validation_fraction, rng):
     """Indices ``(train, held_out)`` of the pairs; held-out groups are unseen in training.
 
-    Whole groups (see :func:`pair_groups`), in random order, are held out with
+    ``components`` is :func:`pair_groups`' group of each sample of each pair.
+    Whole groups, in random order, are held out with
     every pair that touches them, until ``validation_fraction`` of the pairs
     is. Falls back to a random split of the pairs when the groups cannot give
     a held-out part of at most twice that share with both labels on each
     side; ``None`` when even that cannot.
     """
     same = np.asarray(same)
-    n_pairs = len(pairs)
-    groups, components = np.unique(pair_groups(pairs, same), return_inverse=True)
+    n_pairs = len(components)
+    groups, components = np.unique(components, return_inverse=True)
     rank = rng.permutation(len(groups))[components.reshape(-1, 2)]
     # Holding out the first k groups holds out the pairs whose lower rank is below k.
     first = rank.min(1)

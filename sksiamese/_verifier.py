@@ -223,14 +223,15 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
         self.classes_ = np.array([0, 1])
         self.sample_shape_ = tuple(pairs.shape[2:])
         # The classes behind the pairs, as far as same pairs reveal them.
-        n_classes = len(np.unique(pair_groups(pairs, y)[y == 1]))
+        components = pair_groups(pairs, y)
+        n_classes = len(np.unique(components[y == 1]))
         samples = pairs.reshape(-1, *self.sample_shape_)
         random_state = check_random_state(self.random_state)
         seed = int(random_state.randint(np.iinfo(np.int32).max))
         self._default_module_args = mlp_data_args(samples, n_classes, random_state)
         y = y.astype(np.int64)
         self.net_, self.validation_scores_, self.best_epoch_ = self._train_keeping_best(
-            pairs, y, seed, random_state
+            pairs, y, components, seed, random_state
         )
         if self.validation_scores_ is not None:
             warn_if_untrained_is_best(self, self.validation_scores_, self.best_epoch_, "ROC AUC")
@@ -239,12 +240,12 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
         self.calibrator_ = LogisticRegression().fit(pair_scores(self.net_, pairs)[:, None], y)
         return self
 
-    def _train_keeping_best(self, pairs, y, seed, random_state):
+    def _train_keeping_best(self, pairs, y, components, seed, random_state):
         """The net, its held-out curve and best epoch (see ``early_stopping``)."""
         split = None
         mode = selection_mode(self.early_stopping)
         if mode is not False:
-            split = hold_out_pairs(pairs, y, self.validation_fraction, random_state)
+            split = hold_out_pairs(components, y, self.validation_fraction, random_state)
             if split is None and mode is True:
                 raise ValueError(
                     "early_stopping=True holds out pairs, but the pairs cannot be split "

@@ -176,7 +176,7 @@ def test_pair_groups_follow_the_classes_behind_the_pairs(digits):
 def test_held_out_pairs_hold_groups_no_training_pair_touches(digits):
     X, y, _, _ = digits
     pairs, same = make_pairs(X, y, 3000, random_state=0)
-    train, held = hold_out_pairs(pairs, same, 0.2, np.random.RandomState(0))
+    train, held = hold_out_pairs(pair_groups(pairs, same), same, 0.2, np.random.RandomState(0))
     assert len(train) + len(held) == len(pairs)
     assert 0.2 <= len(held) / len(pairs) <= 0.4
     assert set(same[held]) == set(same[train]) == {0, 1}
@@ -194,7 +194,7 @@ def test_pairs_of_one_group_are_held_out_at_random():
     pairs = np.stack([np.tile(hub, (200, 1)), rng.normal(size=(200, 5))], axis=1)
     same = np.tile([0, 1], 100)
     assert len(np.unique(pair_groups(pairs, same))) == 101
-    train, held = hold_out_pairs(pairs, same, 0.25, np.random.RandomState(0))
+    train, held = hold_out_pairs(pair_groups(pairs, same), same, 0.25, np.random.RandomState(0))
     assert len(held) == 50 and len(train) == 150
     assert set(same[held]) == {0, 1}
 
@@ -225,11 +225,12 @@ def test_learned_metric_is_not_worse_than_the_input_on_new_classes(digits):
     # compared the five new digits worse than their pixels (47% against 73%).
     X, y, X_new, y_new = digits
     embedder = SiameseEmbedder(random_state=0).fit(X, y)
-    pixels = FunctionTransformer().fit(X)
+    # Pixels, divided by the one scale the embedder's input goes through: the
+    # same ranking as raw pixels, in the same float32 arithmetic, so an exact
+    # tie stays a tie. Over-fitting the five training digits cost 26 points here.
+    scale = np.float32(embedder.net_.module_.input_scale.item())
+    pixels = FunctionTransformer(lambda Z: np.asarray(Z, dtype=np.float32) / scale).fit(X)
     episodes = dict(n_way=5, n_queries=20, n_episodes=100, random_state=0)
     ours = one_shot_accuracy(embedder, X_new, y_new, **episodes).mean
     raw = one_shot_accuracy(pixels, X_new, y_new, **episodes).mean
-    # Kept untrained, the embedder ties pixels; float32 rounding of nearly equal
-    # distances flips a query or so of the 10,000, hence 0.1 point. Over-fitting
-    # the five training digits cost 26 points here.
-    assert ours >= raw - 0.001
+    assert ours >= raw
