@@ -62,7 +62,9 @@ lr_schedule : {'onecycle', 'constant'}, default='onecycle'
     ``'onecycle'`` (Smith and Topin 2019) warms the learning rate up to
     ``lr`` over the first 30% of the batches, then anneals it to almost
     zero by the last batch of ``max_epochs``: fast, stable training with
-    little tuning. ``'constant'`` keeps ``lr`` throughout.
+    little tuning. Only the learning rate cycles: the optimizer's momentum
+    (Adam's ``beta1``, SGD's ``momentum``) stays as set.
+    ``'constant'`` keeps ``lr`` throughout.
 classes_per_batch : int or 'auto', default='auto'
     Classes in each training batch (P); at most the number of classes with
     two or more samples. ``'auto'``: 64 for the contrastive loss, 32 for
@@ -201,15 +203,14 @@ class RoutedParamsMixin:
         return {**super().get_params(deep=deep), **self._routed_params()}
 
     def set_params(self, **params):
-        # Unknown names are stored, not refused, like keyword arguments of
-        # __init__; `_check_routed` validates them in fit.
-        named = self.get_params(deep=False)
-        extra = {
-            k: params.pop(k)
-            for k in list(params)
-            if k.startswith(ROUTED_PREFIXES) or k.split("__")[0] not in named
+        # Routed names are stored; any other name goes to scikit-learn, which
+        # refuses the unknown ones as it does for every estimator. ``kwargs``
+        # is stored as __init__ stores it (scikit-learn's checks set every name
+        # of the signature); `_check_routed` refuses it in fit.
+        routed = {
+            k: params.pop(k) for k in list(params) if k.startswith(ROUTED_PREFIXES) or k == "kwargs"
         }
-        self._store_routed(extra)
+        self._store_routed(routed)
         return super().set_params(**params)
 
 

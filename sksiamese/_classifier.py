@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from scipy.special import softmax
 from sklearn.base import ClassifierMixin, clone
+from sklearn.frozen import FrozenEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
@@ -78,9 +79,16 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         Index into ``classes_`` of each row of ``support_embeddings_``.
     temperature_ : float
         Divides the similarities before the softmax of ``predict_proba``.
-        Fitted on leave-one-out scores of the support set when a class has two
-        or more examples; otherwise the embedder's ``temperature_`` (fitted on
-        its training classes), or 1.0 for an embedder without one.
+        When the embedder is trained in this ``fit``, the support set is its
+        training data, whose scores are over-confident: the embedder's own
+        ``temperature_`` is used (fitted on one-shot episodes of held-out
+        classes, see :class:`SiameseEmbedder`). When it comes trained (a
+        :class:`~sklearn.frozen.FrozenEstimator`), the support classes are
+        new to it: the temperature is fitted on leave-one-out scores of the
+        support examples whose class has another example, over every class
+        of the support set, which is the problem ``predict_proba`` solves;
+        with one example per class, the embedder's ``temperature_`` is used.
+        1.0 for an embedder without one.
     sample_shape_ : tuple of int
         Shape of one sample seen in ``fit``; only when the classifier trains
         its own embedder (a given one validates its own input).
@@ -251,9 +259,11 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         self.support_classes_ = codes.numpy()
 
     def _calibrate(self, embeddings, codes):
+        own = float(getattr(self.embedder_, "temperature_", 1.0))
         eligible = np.flatnonzero(np.bincount(codes)[codes] >= 2)
-        if len(eligible) == 0:
-            return float(getattr(self.embedder_, "temperature_", 1.0))
+        # Only an embedder trained elsewhere leaves the support set unseen.
+        if not isinstance(self.embedder, FrozenEstimator) or len(eligible) == 0:
+            return own
         rng = check_random_state(self.random_state)
         rows = rng.choice(eligible, min(len(eligible), _CALIBRATION_ROWS), replace=False)
         scores = leave_one_out_scores(

@@ -8,8 +8,29 @@ imported here only, so that a scikit-learn upgrade that moves them breaks one
 line, not the package.
 """
 
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+)
 from sklearn_compat.base import _fit_context
 from sklearn_compat.utils.validation import validate_data
 
-__all__ = ["HasMethods", "Interval", "StrOptions", "_fit_context", "validate_data"]
+__all__ = [
+    "HasMethods",
+    "Interval",
+    "StrOptions",
+    "_fit_context",
+    "validate_data",
+    "validate_params",
+]
+
+
+def validate_params(estimator):
+    """Check ``estimator``'s parameters against its constraints, as ``fit`` does."""
+    validate_parameter_constraints(
+        estimator._parameter_constraints,
+        estimator.get_params(deep=False),
+        caller_name=type(estimator).__name__,
+    )

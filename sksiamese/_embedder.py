@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 import torch
-from sklearn.base import TransformerMixin
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
@@ -19,15 +19,15 @@ from ._base import (
     with_shared_parameters_doc,
 )
 from ._batches import can_form_positive_pair
-from ._compat import _fit_context
+from ._compat import _fit_context, validate_params
 from ._persistence import load_weights, save_weights
-from ._scoring import class_scores, fit_temperature, leave_one_out_scores, similarity_of
-from ._selection import warn_if_untrained_is_best
-from ._training import augmentation_for, train_net
+from ._scoring import class_scores, fit_temperature, similarity_of
+from ._selection import OneShotEpisodes, warn_if_untrained_is_best
+from ._training import augmentation_for, output_dim, train_net
 from .augmentation import distort
 
-# Rows used to calibrate the temperature and check for collapse after training.
-_CALIBRATION_ROWS = 2048
+# Rows embedded to check for collapse after training.
+_COLLAPSE_ROWS = 2048
 # Images distorted at a time for test-time augmentation (bounds the copies).
 _VIEW_CHUNK = 4096
 # Views that inference_views='auto' tries.
@@ -58,7 +58,13 @@ def embed_views(net, X, distortions):
 def check_training_labels(y):
     """Encode class labels and check that they can form positive pairs."""
     check_classification_targets(y)
-    classes, codes = np.unique(y, return_inverse=True)
+    try:
+        classes, codes = np.unique(y, return_inverse=True)
+    except TypeError as error:  # labels of types that do not sort together
+        raise ValueError(
+            "The class labels must be of one kind that sorts (numbers or strings); "
+            f"got {sorted({type(label).__name__ for label in y})} ({error})."
+        ) from error
     if len(classes) < 2:
         raise ValueError(
             f"Training needs at least two classes; got {len(classes)} class ({classes[0]!r})."
@@ -80,7 +86,7 @@ def check_training_labels(y):
 
 
 @with_shared_parameters_doc
-class SiameseEmbedder(TransformerMixin, SiameseBase):
+class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SiameseBase):
     """Twin network that maps samples to embeddings where classes cluster.
 
     Trained from class labels with in-batch pairs or triplets, it embeds
@@ -111,8 +117,14 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
         The epoch whose network was kept (0: the untrained network); the last
         epoch when no classes were held out.
     temperature_ : float
-        Scale that turns similarities into calibrated probabilities, fitted on
-        leave-one-out nearest-example scores of the training data.
+        Scale that turns similarities into calibrated probabilities: the
+        softmax of ``similarity / temperature_`` over the classes of a
+        one-shot episode (one support example each, up to 20 classes) is
+        fitted to the episodes' true classes. The episodes are drawn from
+        the classes held out by ``early_stopping`` and scored by the network
+        trained without them (as :class:`~sklearn.calibration.CalibratedClassifierCV`
+        does with ``ensemble=False``); when no classes were held out, from
+        the training classes, which makes the probabilities over-confident.
     inference_distortions_ : torch.Tensor of shape (n_distortions, 2, 3)
         The fixed affine maps of test-time augmentation (see
         ``inference_views``); empty when augmentation is off or the views
@@ -235,7 +247,9 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
         distortions = self._draw_inference_distortions(random_state)
         self.inference_distortions_ = self._keep_views_that_pay(distortions, fitted)
         self.inference_views_ = 1 + len(self.inference_distortions_)
-        self._check_and_calibrate(X, codes, random_state)
+        rows = random_state.choice(X.shape[0], min(X.shape[0], _COLLAPSE_ROWS), replace=False)
+        self._warn_if_collapsed(self._embed(X[np.sort(rows)]))
+        self.temperature_ = self._calibrate(X, codes, fitted, random_state)
         return self
 
     def _draw_inference_distortions(self, random_state):
@@ -265,21 +279,17 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
         )
         return distortions if with_views > alone else torch.zeros(0, 2, 3)
 
-    def _check_and_calibrate(self, X, codes, random_state):
-        """Warn if training collapsed; fit ``temperature_`` on training data."""
-        eligible = np.flatnonzero(np.bincount(codes)[codes] >= 2)
-        rows = random_state.choice(eligible, min(len(eligible), _CALIBRATION_ROWS), replace=False)
-        n_samples = X.shape[0]
-        others = random_state.choice(n_samples, min(n_samples, _CALIBRATION_ROWS), replace=False)
-        sample = np.union1d(rows, others)
-        embeddings = self._embed(X[sample])
-        self._warn_if_collapsed(embeddings)
-        sample_codes = torch.as_tensor(codes[sample])
-        query_rows = torch.as_tensor(np.searchsorted(sample, rows))
-        scores = leave_one_out_scores(
-            self._similarity, embeddings, sample_codes, int(codes.max()) + 1, "nearest", query_rows
+    def _calibrate(self, X, codes, fitted, random_state):
+        """``temperature_`` from one-shot episodes, on held-out classes when there are some."""
+        if fitted.check is not None:
+            episodes, net = fitted.check, fitted.selected_net
+        else:
+            episodes, net = OneShotEpisodes(X, codes, random_state), self.net_
+        scores, truth = episodes.class_scores(
+            lambda samples: embed_views(net, samples, self.inference_distortions_),
+            similarity_of(net.criterion_),
         )
-        self.temperature_ = fit_temperature(scores.numpy(), codes[rows])
+        return fit_temperature(scores, truth)
 
     def _warn_if_collapsed(self, embeddings):
         """Report the two faces of collapse: equal embeddings, loss at the margin."""
@@ -310,6 +320,12 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
     def _similarity(self, A, B):
         """Similarity matrix of two sets of embeddings (higher is more alike)."""
         return similarity_of(self.net_.criterion_)(A, B)
+
+    @property
+    def _n_features_out(self):
+        """Size of the embeddings, for ``get_feature_names_out``."""
+        check_is_fitted(self)
+        return output_dim(self.net_.module_, np.zeros((2, *self.sample_shape_), np.float32))
 
     def transform(self, X):
         """Embed samples.
@@ -438,7 +454,7 @@ class SiameseEmbedder(TransformerMixin, SiameseBase):
         self : SiameseEmbedder
             The embedder, ready to ``transform``.
         """
-        self._validate_params()
+        validate_params(self)
         net, state = load_weights(self, path, self._shared_params(), resolve_device(self.device))
         self.net_ = net
         self.sample_shape_ = tuple(state["sample_shape"])

@@ -51,8 +51,12 @@ def scatter_rows(embedded, rows, n_samples):
     return embeddings
 
 
-def episode_accuracy(similarity, embeddings, codes, support, query, aggregation):
-    """Accuracy of one episode whose samples are already embedded."""
+def episode_scores(similarity, embeddings, codes, support, query, aggregation):
+    """Class scores of one episode's queries, whose samples are already embedded.
+
+    Returns ``(scores, truth)``: the ``(n_queries, n_way)`` scores and the
+    column of each query's class.
+    """
     classes, support_codes = np.unique(codes[support], return_inverse=True)
     support_codes = torch.as_tensor(support_codes)
     enrolled = torch.as_tensor(embeddings[support])
@@ -62,4 +66,10 @@ def episode_accuracy(similarity, embeddings, codes, support, query, aggregation)
     scores = class_scores(
         similarity, torch.as_tensor(embeddings[query]), enrolled, support_codes, len(classes)
     )
-    return float(np.mean(classes[scores.argmax(1).numpy()] == codes[query]))
+    return scores.numpy(), np.searchsorted(classes, codes[query])
+
+
+def episode_accuracy(similarity, embeddings, codes, support, query, aggregation):
+    """Accuracy of one episode whose samples are already embedded."""
+    scores, truth = episode_scores(similarity, embeddings, codes, support, query, aggregation)
+    return float(np.mean(scores.argmax(1) == truth))

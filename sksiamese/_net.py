@@ -8,6 +8,9 @@ from skorch.utils import to_tensor
 
 from ._batches import SequentialBatches
 
+# Rows of every inference batch are padded to a multiple of this.
+ROW_BLOCK = 8
+
 
 class _SiameseSteps:
     """What sksiamese adds to a skorch net, shared by the plain and accelerated nets.
@@ -21,12 +24,6 @@ class _SiameseSteps:
     is applied to training batches on the net's device.
     """
 
-    # The lr scheduler and early stopping hold the optimizer and copies of the
-    # weights, in ``callbacks_`` and in the ``callbacks`` list that shares its
-    # instances. Pickled among skorch's device-mapped attributes (a prefix),
-    # a net trained on a GPU unpickles on a machine without CUDA.
-    cuda_dependent_attributes_ = ["callbacks"]
-
     def __init__(self, *args, augmentation=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.augmentation = augmentation
@@ -35,6 +32,18 @@ class _SiameseSteps:
         if dataset.y is None:
             return SequentialBatches(dataset, self.batch_size)
         return super().get_iterator(dataset, training=training)
+
+    def evaluation_step(self, batch, training=False):
+        # BLAS computes a row of a matrix product the same way whatever the
+        # other rows only for some row counts (here: multiples of 4, or 12 and
+        # more); padding inference batches to a multiple of ROW_BLOCK makes a
+        # sample's embedding independent of the batch it is computed in.
+        Xi, yi = unpack_data(batch)
+        n_rows = len(Xi)
+        padding = -n_rows % ROW_BLOCK
+        if padding:
+            Xi = torch.cat([Xi, Xi.new_zeros((padding, *Xi.shape[1:]))])
+        return super().evaluation_step((Xi, yi), training=training)[:n_rows]
 
     def train_step_single(self, batch, **fit_params):
         if self.augmentation is not None:
@@ -72,6 +81,52 @@ def accelerated_net_class():
             return super().get_loss(y_pred, y_true, X=X, training=training)
 
     return AcceleratedSiameseNet
+
+
+class PairBranch(torch.nn.Module):
+    """One twin branch applied to both members of each pair: ``(B, 2, ...)`` to ``(B, 2, d)``.
+
+    Parameters
+    ----------
+    branch : callable
+        Builds the branch from ``branch_args``: a module class, or a
+        function returning a module.
+    **branch_args
+        Its arguments.
+    """
+
+    def __init__(self, branch, **branch_args):
+        super().__init__()
+        self.branch = branch(**branch_args)
+
+    def forward(self, pairs):
+        embeddings = self.branch(pairs.flatten(0, 1))
+        return embeddings.view(len(pairs), 2, -1)
+
+
+def pair_scores(net, pairs):
+    """Similarity of each pair under a trained pair net, as float64 on the CPU."""
+    embeddings = net.forward(pairs)
+    criterion = net.criterion_
+    device = next(criterion.parameters(), torch.empty(0)).device
+    with torch.no_grad():
+        return criterion.scores(embeddings.to(device).double()).cpu().numpy()
+
+
+def release_training_state(net):
+    """Drop what only training needed from a trained net, before it becomes fitted state.
+
+    The held-out selection's callback holds held-out samples, and skorch's
+    lr scheduler holds the optimizer, whose device tensors would make a net
+    pickled on a GPU fail to load without CUDA: skorch maps only its own
+    ``module_``, ``criterion_`` and ``optimizer_`` to the CPU.
+    Re-initialising the callbacks clears what they held (callbacks record
+    their results in the history, which stays).
+    """
+    net.callbacks = [
+        cb for cb in net.callbacks if not (isinstance(cb, tuple) and cb[0] == "keep_best")
+    ]
+    net.initialize_callbacks()
 
 
 class FiniteLoss(Callback):

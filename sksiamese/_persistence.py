@@ -10,13 +10,14 @@ import torch
 from ._training import build_net
 
 # Written into every file; files of another format are refused with a clear error.
-FORMAT = "sksiamese-weights-3"
+FORMAT = "sksiamese-weights-4"
 
 
 def save_weights(embedder, path):
     """Write the twin branch, the loss's weights and the fitted plain values."""
     state = {
         "format": FORMAT,
+        "loss": embedder.loss,
         "module": embedder.net_.module_.state_dict(),
         "criterion": embedder.net_.criterion_.state_dict(),
         "sample_shape": list(embedder.sample_shape_),
@@ -37,8 +38,19 @@ def save_weights(embedder, path):
 def load_weights(embedder, path, params, device):
     """Rebuild the net from ``params`` and fill it with the saved weights."""
     state = torch.load(path, map_location=device, weights_only=True)
-    if state.get("format") != FORMAT:
+    written = state.get("format") if isinstance(state, dict) else None
+    if written != FORMAT:
+        if isinstance(written, str) and written.startswith("sksiamese-weights-"):
+            raise ValueError(
+                f"{path} was written by another version of sksiamese (format "
+                f"{written!r}; this version reads {FORMAT!r}): save it again with that version."
+            )
         raise ValueError(f"{path} is not a file written by SiameseEmbedder.save_weights.")
+    if state["loss"] != params["loss"]:
+        raise ValueError(
+            f"{path} holds weights trained with loss={state['loss']!r}; this "
+            f"estimator has loss={params['loss']!r}. Create it with the loss it was trained with."
+        )
     sample_shape = tuple(state["sample_shape"])
     seeds = dict.fromkeys(("init", "train", "valid", "split", "augment"), 0)
     net = build_net(

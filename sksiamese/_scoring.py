@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
+from sklearn.linear_model import LogisticRegression
 
 CHUNK_ELEMENTS = 2**23
 QUERY_CHUNK = 256
@@ -142,8 +143,8 @@ def fit_temperature(scores, codes):
     """
     scores = np.asarray(scores, dtype=np.float64)
     n, n_classes = scores.shape
-    scores = np.where(np.isfinite(scores), scores, np.nan)
-    scores = np.where(np.isnan(scores), np.nanmin(scores) - 1.0, scores)
+    if not np.isfinite(scores).all():
+        raise ValueError("Calibration needs finite scores: every row's class must be scored.")
     hit = (n + 1) / (n + 2)
     targets = np.full(scores.shape, (1 - hit) / max(1, n_classes - 1))
     targets[np.arange(n), codes] = hit
@@ -153,3 +154,22 @@ def fit_temperature(scores, codes):
 
     result = minimize_scalar(cross_entropy, bounds=(np.log(1e-4), np.log(1e4)), method="bounded")
     return float(np.exp(result.x))
+
+
+def platt_scaling(scores, same):
+    """Platt's sigmoid from scores to the probability of "same", as a fitted ``LogisticRegression``.
+
+    Platt (1999) fits the sigmoid to smoothed targets, ``(n1 + 1) / (n1 + 2)``
+    for the ``n1`` positives and ``1 / (n0 + 2)`` for the ``n0`` negatives,
+    without a penalty: the smoothing keeps the slope finite when the scores
+    separate the classes. Each score enters twice, once per label, weighted by
+    its target, which is that objective.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    same = np.asarray(same).astype(bool)
+    n_same, n_different = same.sum(), (~same).sum()
+    target = np.where(same, (n_same + 1) / (n_same + 2), 1 / (n_different + 2))
+    labels = np.r_[np.ones(len(scores)), np.zeros(len(scores))].astype(int)
+    weights = np.r_[target, 1 - target]
+    calibrator = LogisticRegression(C=np.inf)
+    return calibrator.fit(np.r_[scores, scores][:, None], labels, sample_weight=weights)

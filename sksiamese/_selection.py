@@ -35,7 +35,13 @@ from sklearn.metrics import roc_auc_score
 from skorch.callbacks import Callback
 
 from ._base import unique_samples
-from ._episodes import draw_episodes, episode_accuracy, scatter_rows, used_samples
+from ._episodes import (
+    draw_episodes,
+    episode_accuracy,
+    episode_scores,
+    scatter_rows,
+    used_samples,
+)
 from ._scoring import similarity_of
 
 # Below this many classes, the net is retrained on all of them to the best epoch,
@@ -50,16 +56,6 @@ MAX_WAYS = 20
 def selection_mode(early_stopping):
     """``'auto'``, ``True`` or ``False`` from the parameter (NumPy booleans included)."""
     return early_stopping if isinstance(early_stopping, str) else bool(early_stopping)
-
-
-def drop_callback(net, name):
-    """Remove the callback ``name`` from a trained skorch net.
-
-    The held-out selection's callback holds held-out samples; once training is
-    over it is not part of the model, and must not be pickled with it.
-    """
-    net.callbacks = [cb for cb in net.callbacks if not (isinstance(cb, tuple) and cb[0] == name)]
-    net.callbacks_ = [(key, cb) for key, cb in net.callbacks_ if key != name]
 
 
 def hold_out_classes(codes, validation_fraction, rng):
@@ -156,9 +152,12 @@ class OneShotEpisodes:
         """Accuracy of a net's plain embeddings and the similarity its loss implies."""
         return self.score(net.forward, similarity_of(net.criterion_))
 
+    def _embeddings(self, embed):
+        return scatter_rows(embed(self.X).numpy(), self.used, len(self.codes))
+
     def score(self, embed, similarity):
         """Accuracy of ``embed(X) -> embeddings`` compared by ``similarity(A, B)``."""
-        embeddings = scatter_rows(embed(self.X).numpy(), self.used, len(self.codes))
+        embeddings = self._embeddings(embed)
         return float(
             np.mean(
                 [
@@ -167,6 +166,19 @@ class OneShotEpisodes:
                 ]
             )
         )
+
+    def class_scores(self, embed, similarity):
+        """Every episode's query-by-class scores, stacked, and the column of each query's class.
+
+        Each query's class has exactly one support example in its episode,
+        which makes these the scores to calibrate one-shot probabilities on.
+        """
+        embeddings = self._embeddings(embed)
+        scored = [
+            episode_scores(similarity, embeddings, self.codes, *episode, "prototype")
+            for episode in self.episodes
+        ]
+        return np.concatenate([s for s, _ in scored]), np.concatenate([t for _, t in scored])
 
 
 class HeldOutPairAUC:

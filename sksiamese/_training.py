@@ -1,6 +1,7 @@
-"""Building and running the skorch net for one fit."""
+"""Building and training the skorch net of one fit, for the embedder and the verifier."""
 
 import copy
+import functools
 
 import numpy as np
 import torch
@@ -11,17 +12,26 @@ from skorch.dataset import Dataset
 from torch.optim.lr_scheduler import OneCycleLR
 
 from ._batches import ClassBalancedBatches
-from ._net import FiniteLoss, SiameseNet, accelerated_net_class
+from ._net import (
+    FiniteLoss,
+    PairBranch,
+    SiameseNet,
+    accelerated_net_class,
+    pair_scores,
+    release_training_state,
+)
 from ._selection import (
     FEW_CLASSES,
+    HeldOutPairAUC,
     KeepBestOnHeldOut,
     OneShotEpisodes,
-    drop_callback,
     hold_out_classes,
+    hold_out_pairs,
+    pair_groups,
     selection_mode,
 )
 from .augmentation import RandomAffine
-from .losses import BCEPairLoss, ContrastiveLoss, TripletLoss
+from .losses import BCEPairLoss, ContrastiveLoss, PairLoss, TripletLoss
 from .modules import ConvBranch, MLPBranch
 
 
@@ -75,6 +85,9 @@ def base_callbacks(params, steps_per_epoch):
             policy=OneCycleLR,
             max_lr=params["lr"],
             total_steps=params["max_epochs"] * steps_per_epoch,
+            # The optimizer's own momentum (Adam's beta1, SGD's momentum) is
+            # the user's: torch's default would cycle it, and give plain SGD one.
+            cycle_momentum=False,
             step_every="batch",
         )
         callbacks.append(("lr_schedule", one_cycle))
@@ -123,71 +136,135 @@ def augmentation_for(augment, sample_shape, seed):
     return template.with_seed(seed)
 
 
-def build_net(params, sample_shape, device, seeds, steps_per_epoch, data_args=None, callbacks=()):
-    """A ``SiameseNet`` for the estimator parameters ``params``.
+def branch_factory(params, sample_shape, data_args=None):
+    """The twin branch as ``(factory, kwargs)``, built by skorch at ``initialize``.
 
-    ``params`` is the dictionary of the estimator's shared parameters
-    (including routed ``module__*`` ones); ``data_args`` those of the default
-    module that depend on the training data (:func:`mlp_data_args`);
-    ``callbacks`` more of the library's own, run before the user's.
+    A module class or ``None`` (the default branch, with ``data_args`` from
+    :func:`mlp_data_args`) gets the routed ``module__*`` arguments, which
+    override the defaults. An instance is deep-copied at each build, so that
+    the estimator's own instance is never trained in place nor moved to a
+    device, and a pickled model holds no device tensors outside skorch's
+    device-mapped ``module_``.
     """
     module = params["module"]
-    module_args = {}
+    routed = {k.removeprefix("module__"): v for k, v in params.items() if k.startswith("module__")}
+    if isinstance(module, torch.nn.Module):
+        if routed:
+            raise ValueError(
+                f"module__* arguments ({sorted(routed)}) configure a module class; "
+                "module is an instance, so set them on it instead."
+            )
+        return functools.partial(copy.deepcopy, module), {}
     if module is None:
-        module, module_args = default_module(sample_shape, params["embedding_dim"], data_args)
-    elif isinstance(module, torch.nn.Module):
-        module = copy.deepcopy(module)
-    # Routed parameters (``module__residual=False``) override the defaults.
-    routed = {**_prefixed("module", module_args), **{k: v for k, v in params.items() if "__" in k}}
-    criterion, criterion_args = criterion_for(params, params["embedding_dim"])
-    balanced = dict(
-        classes_per_batch=classes_per_batch(params),
-        samples_per_class=params["samples_per_class"],
-        device=None if params["accelerator"] is not None else device,
-    )
+        module, args = default_module(sample_shape, params["embedding_dim"], data_args)
+        return module, {**args, **routed}
+    return module, routed
+
+
+def build_net(
+    params,
+    sample_shape,
+    device,
+    seeds,
+    steps_per_epoch,
+    data_args=None,
+    callbacks=(),
+    *,
+    pairs=False,
+):
+    """A ``SiameseNet`` for the estimator parameters ``params``.
+
+    ``params`` is the dictionary of the estimator's parameters (including
+    routed ``module__*``, ``optimizer__*`` and ``callbacks__*`` ones);
+    ``data_args`` those of the default module that depend on the training
+    data (:func:`mlp_data_args`); ``callbacks`` more of the library's own,
+    run before the user's. With ``pairs`` the net learns from labelled pairs
+    ``(n, 2, ...)`` (:class:`~sksiamese._net.PairBranch` and
+    :class:`~sksiamese.losses.PairLoss`, shuffled batches); otherwise from
+    class labels (the loss named by ``params['loss']`` on class-balanced
+    batches, with augmentation and accelerate).
+    """
+    branch, branch_args = branch_factory(params, sample_shape, data_args)
+    if pairs:
+        task = dict(
+            module=PairBranch,
+            module__branch=branch,
+            criterion=PairLoss,
+            iterator_train__shuffle=True,
+            iterator_train__generator=torch.Generator().manual_seed(seeds["train"]),
+            **_prefixed("module", branch_args),
+            criterion__loss=params["loss"],
+            criterion__margin=params["margin"],
+            criterion__embedding_dim=params["embedding_dim"],
+        )
+    else:
+        task = class_task(params, branch, branch_args, sample_shape, device, seeds)
     callbacks = base_callbacks(params, steps_per_epoch) + list(callbacks)
     if params["verbose"]:
         # skorch's PrintLog prints the epoch table whenever verbose is set.
         callbacks.append(("progress_bar", ProgressBar(batches_per_epoch="auto")))
-    augmentation = augmentation_for(params["augment"], sample_shape, seeds["augment"])
     net_class, placement = SiameseNet, {"device": device}
-    accelerator = params["accelerator"]
+    accelerator = params.get("accelerator")
     if accelerator is not None:
         net_class, placement = accelerated_net_class(), {"accelerator": accelerator}
         if accelerator.device_placement:
             placement["device"] = None  # the accelerator places the module
-        seeds = {**seeds, "train": seeds["train"] + accelerator.process_index}
+    routed = {k: v for k, v in params.items() if k.startswith(("optimizer__", "callbacks__"))}
     return net_class(
-        module=module,
-        augmentation=augmentation,
-        criterion=criterion,
         optimizer=params["optimizer"],
         lr=params["lr"],
         max_epochs=params["max_epochs"],
         batch_size=params["batch_size"],
-        iterator_train=ClassBalancedBatches,
         train_split=None,
-        callbacks=callbacks + list(params["callbacks"] or []),
+        # Copies: training changes a callback's state, and fit leaves parameters alone.
+        callbacks=callbacks + copy.deepcopy(list(params["callbacks"] or [])),
         verbose=params["verbose"],
         **placement,
-        **_prefixed("criterion", criterion_args),
-        **_prefixed("iterator_train", {**balanced, "seed": seeds["train"]}),
+        **task,
         **routed,
     )
 
 
-def _output_dim(net, X):
-    """Embedding size of the initialised module, from one forward pass."""
-    probe = torch.as_tensor(X[:2].toarray() if hasattr(X, "toarray") else X[:2])
-    net.module_.eval()
+def class_task(params, branch, branch_args, sample_shape, device, seeds):
+    """The net's arguments for learning from class labels (see :func:`build_net`)."""
+    criterion, criterion_args = criterion_for(params, params["embedding_dim"])
+    accelerator = params["accelerator"]
+    train_seed = seeds["train"] + (accelerator.process_index if accelerator is not None else 0)
+    balanced = dict(
+        classes_per_batch=classes_per_batch(params),
+        samples_per_class=params["samples_per_class"],
+        device=None if accelerator is not None else device,
+        seed=train_seed,
+    )
+    return dict(
+        module=branch,
+        augmentation=augmentation_for(params["augment"], sample_shape, seeds["augment"]),
+        criterion=criterion,
+        iterator_train=ClassBalancedBatches,
+        **_prefixed("module", branch_args),
+        **_prefixed("criterion", criterion_args),
+        **_prefixed("iterator_train", balanced),
+    )
+
+
+def output_dim(module, samples):
+    """Embedding size of an initialised branch, from one forward pass on ``samples``."""
+    # A copy: the samples may be a read-only view, which torch warns about.
+    probe = torch.tensor(samples.toarray() if hasattr(samples, "toarray") else samples)
+    module.eval()
     with torch.no_grad():
-        out = net.module_(probe.to(next(net.module_.parameters()).device))
+        out = module(probe.to(next(module.parameters()).device))
     if out.dim() != 2 or len(out) != len(probe):
         raise ValueError(
             "The module must map a batch of n samples to an (n, embedding_dim) "
             f"tensor; it returned shape {tuple(out.shape)} for {len(probe)} samples."
         )
     return out.shape[1]
+
+
+def branch_of(net):
+    """The twin branch of a net built by :func:`build_net`, for samples or pairs."""
+    return net.module_.branch if isinstance(net.module_, PairBranch) else net.module_
 
 
 def draw_seeds(random_state):
@@ -197,20 +274,44 @@ def draw_seeds(random_state):
     return dict(zip(names, map(int, values), strict=True))
 
 
-def _fit(params, X, codes, data_args, device, seeds, *, callbacks=(), epochs=None):
-    """Build a net and train it for ``epochs`` (all of ``max_epochs`` by default)."""
+def fit_net(params, X, y, data_args, device, seeds, *, pairs=False, callbacks=(), epochs=None):
+    """Build a net and train it for ``epochs`` (all of ``max_epochs`` by default).
+
+    ``X`` holds samples labelled by class codes ``y``, or with ``pairs``
+    pairs ``(n, 2, ...)`` labelled 1 (same) or 0 (different). Torch's global
+    random state is restored after. The net comes back without the state
+    only training needs (:func:`~sksiamese._net.release_training_state`).
+    """
     cuda = [torch.device(device).index or 0] if torch.device(device).type == "cuda" else []
+    sample_shape = X.shape[2:] if pairs else X.shape[1:]
+    steps_per_epoch = -(-len(X) // params["batch_size"]) if pairs else _steps_per_epoch(params, y)
     with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(seeds["init"])
-        steps_per_epoch = _steps_per_epoch(params, codes)
-        net = build_net(params, X.shape[1:], device, seeds, steps_per_epoch, data_args, callbacks)
+        net = build_net(
+            params, sample_shape, device, seeds, steps_per_epoch, data_args, callbacks, pairs=pairs
+        )
         net.initialize()
-        dim = _output_dim(net, X)
+        dim = output_dim(branch_of(net), X[0] if pairs else X[:2])
         if params["loss"] == "bce" and dim != params["embedding_dim"]:
             net.set_params(criterion__embedding_dim=dim)
         if epochs != 0:
-            net.partial_fit(X, codes, epochs=epochs)
+            net.partial_fit(X, y, epochs=epochs)
+    release_training_state(net)
     return net
+
+
+def _keep_best(fit, train, scorer, patience, retrain):
+    """Train on ``train``, keeping the epoch ``scorer`` rates best; maybe train again on all.
+
+    ``fit(rows, callbacks=..., epochs=...)`` trains a net on the rows
+    ``rows`` (``None``: all of them). Returns ``(net, selected, selection)``:
+    the net kept, the net trained on ``train`` only, and the
+    :class:`KeepBestOnHeldOut` callback with the curve.
+    """
+    selection = KeepBestOnHeldOut(scorer, patience=patience)
+    selected = fit(train, callbacks=[("keep_best", selection)])
+    net = fit(None, epochs=selection.best_epoch) if retrain else selected
+    return net, selected, selection
 
 
 def train_net(params, X, codes, device, random_state):
@@ -223,8 +324,8 @@ def train_net(params, X, codes, device, random_state):
     ``best_epoch``, ``selected_net``, the net trained without the held-out
     classes (``net`` itself unless it was trained again on every class), and
     ``check``, other episodes on the held-out classes for choices made after
-    the selection. Without held-out classes these three are ``None``. Torch's
-    global random state is restored after.
+    the selection (test-time views, calibration). Without held-out classes
+    these three are ``None``.
     """
     seeds = draw_seeds(random_state)
     mode = selection_mode(params["early_stopping"])
@@ -243,29 +344,75 @@ def train_net(params, X, codes, device, random_state):
                 "early_stopping=True holds out classes, which needs at least four "
                 "classes with two or more samples; use early_stopping='auto' or False."
             )
+
+    def fit(rows, **kwargs):
+        rows = slice(None) if rows is None else rows
+        return fit_net(params, X[rows], codes[rows], data_args, device, seeds, **kwargs)
+
+    result = Bunch(
+        net=None, default_module_args=data_args, selection=None, selected_net=None, check=None
+    )
     if split is None:
-        net = _fit(params, X, codes, data_args, device, seeds)
-        return Bunch(
-            net=net, default_module_args=data_args, selection=None, selected_net=None, check=None
-        )
+        result.net = fit(None)
+        return result
     train, held = split
     rng = np.random.RandomState(seeds["valid"])
     episodes = OneShotEpisodes(X[held], codes[held], rng)
-    check = OneShotEpisodes(X[held], codes[held], rng)
+    result.check = OneShotEpisodes(X[held], codes[held], rng)
     patience = params["n_iter_no_change"] if mode is True else None
-    selection = KeepBestOnHeldOut(episodes, patience=patience)
-    keep_best = [("keep_best", selection)]
-    selected = _fit(params, X[train], codes[train], data_args, device, seeds, callbacks=keep_best)
-    drop_callback(selected, "keep_best")  # it holds held-out samples: not pickled with the net
-    net = selected
-    if n_classes < FEW_CLASSES:
-        # Too many classes were held out to give them up: train again on every
-        # class, with the same schedule, up to the epoch that transferred best.
-        net = _fit(params, X, codes, data_args, device, seeds, epochs=selection.best_epoch)
-    return Bunch(
-        net=net,
-        default_module_args=data_args,
-        selection=selection,
-        selected_net=selected,
-        check=check,
+    # With few classes, too many were held out to give them up: train again on
+    # every class, with the same schedule, up to the epoch that transferred best.
+    result.net, result.selected_net, result.selection = _keep_best(
+        fit, train, episodes, patience, retrain=n_classes < FEW_CLASSES
     )
+    return result
+
+
+def train_pair_net(params, pairs, same, device, random_state):
+    """Build and train a pair net, keeping what transfers to held-out pairs.
+
+    The verifier's counterpart of :func:`train_net`: ``validation_fraction``
+    of the pairs are held out (grouped by the classes the "same" labels
+    reveal, :func:`~sksiamese._selection.hold_out_pairs`), scored by ROC AUC,
+    and the net is trained again on every pair up to the best epoch. Returns
+    a ``Bunch`` with ``net``, ``default_module_args``, ``selection`` and
+    ``selected_net`` as :func:`train_net` does, and ``held_out``, the indices
+    of the held-out pairs (``None`` when none were).
+    """
+    seeds = draw_seeds(random_state)
+    components = pair_groups(pairs, same)
+    # The classes behind the pairs, as far as same pairs reveal them.
+    n_classes = len(np.unique(components[same == 1]))
+    samples = pairs.reshape(-1, *pairs.shape[2:])
+    data_args = mlp_data_args(samples, n_classes, np.random.RandomState(seeds["split"]))
+    mode = selection_mode(params["early_stopping"])
+    split = None
+    if mode is not False:
+        split = hold_out_pairs(
+            components, same, params["validation_fraction"], np.random.RandomState(seeds["split"])
+        )
+        if split is None and mode is True:
+            raise ValueError(
+                "early_stopping=True holds out pairs, but the pairs cannot be split "
+                "so that both parts hold same and different pairs."
+            )
+
+    def fit(rows, **kwargs):
+        rows = slice(None) if rows is None else rows
+        return fit_net(
+            params, pairs[rows], same[rows], data_args, device, seeds, pairs=True, **kwargs
+        )
+
+    result = Bunch(
+        net=None, default_module_args=data_args, selection=None, selected_net=None, held_out=None
+    )
+    if split is None:
+        result.net = fit(None)
+        return result
+    train, result.held_out = split
+    auc = HeldOutPairAUC(pairs[result.held_out], same[result.held_out], pair_scores)
+    patience = params["n_iter_no_change"] if mode is True else None
+    result.net, result.selected_net, result.selection = _keep_best(
+        fit, train, auc, patience, retrain=True
+    )
+    return result

@@ -1,50 +1,17 @@
 """SiameseVerifier: same-or-different decisions trained from pair labels alone."""
 
-import copy
-
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.linear_model import LogisticRegression
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_consistent_length, check_is_fitted
-from torch import nn
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 
 from ._base import SHARED_CONSTRAINTS, RoutedParamsMixin, resolve_device, validate_pairs
 from ._compat import _fit_context
-from ._net import SiameseNet
-from ._selection import (
-    HeldOutPairAUC,
-    KeepBestOnHeldOut,
-    hold_out_pairs,
-    pair_groups,
-    selection_mode,
-    warn_if_untrained_is_best,
-)
-from ._training import base_callbacks, default_module, mlp_data_args
-from .losses import PairLoss
-
-
-class PairBranch(nn.Module):
-    """Applies one twin branch to both members of each pair: ``(B, 2, ...)`` to ``(B, 2, d)``."""
-
-    def __init__(self, branch):
-        super().__init__()
-        self.branch = branch
-
-    def forward(self, pairs):
-        embeddings = self.branch(pairs.flatten(0, 1))
-        return embeddings.view(len(pairs), 2, -1)
-
-
-def pair_scores(net, pairs):
-    """Similarity of each pair under a trained pair net, as float64 on the CPU."""
-    embeddings = net.forward(pairs)
-    criterion = net.criterion_
-    device = next(criterion.parameters(), torch.empty(0)).device
-    with torch.no_grad():
-        return criterion.scores(embeddings.to(device).double()).cpu().numpy()
-
+from ._net import pair_scores
+from ._scoring import platt_scaling
+from ._selection import warn_if_untrained_is_best
+from ._training import train_pair_net
 
 _PARAMETERS = (
     "loss",
@@ -73,8 +40,8 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
     distinct question) rather than by class. ``fit(pairs, y)`` trains the twin
     network on the given pairs; ``decision_function`` scores new pairs,
     ``predict_proba`` turns the score into a calibrated probability of "same"
-    (Platt scaling on the training pairs), and ``predict`` thresholds it at
-    0.5. To pick another operating point, wrap the verifier in
+    (Platt scaling, fitted on the pairs held out by ``early_stopping``), and
+    ``predict`` thresholds it at 0.5. To pick another operating point, wrap the verifier in
     :class:`sklearn.model_selection.TunedThresholdClassifierCV` (for example
     for balanced accuracy) or :class:`sklearn.model_selection.FixedThresholdClassifier`.
 
@@ -117,9 +84,17 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
     net_ : SiameseNet
         The trained skorch net; its module applies the branch to both members.
     calibrator_ : LogisticRegression
-        Maps ``decision_function`` to the probability of "same".
+        Maps ``decision_function`` to the probability of "same": Platt
+        scaling (smoothed targets, no regularisation) fitted on the held-out
+        pairs as scored by the network trained without them, as
+        :class:`~sklearn.calibration.CalibratedClassifierCV` does with
+        ``ensemble=False``; on the training pairs when none were held out
+        (``early_stopping=False``), which makes the probabilities
+        over-confident.
     sample_shape_ : tuple of int
         Shape of one sample of a pair.
+    n_features_in_ : int
+        Number of features of one sample of a pair.
     n_iter_ : int
         Epochs the network of ``net_`` was trained.
     loss_curve_ : list of float
@@ -213,7 +188,7 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
                 "SiameseEmbedder on class labels."
             )
         pairs = validate_pairs(X)
-        y = np.asarray(y)
+        y = column_or_1d(y, warn=True)
         check_consistent_length(pairs, y)
         if set(np.unique(y).tolist()) != {0, 1}:
             raise ValueError(
@@ -222,94 +197,29 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
             )
         self.classes_ = np.array([0, 1])
         self.sample_shape_ = tuple(pairs.shape[2:])
-        # The classes behind the pairs, as far as same pairs reveal them.
-        components = pair_groups(pairs, y)
-        n_classes = len(np.unique(components[y == 1]))
-        samples = pairs.reshape(-1, *self.sample_shape_)
-        random_state = check_random_state(self.random_state)
-        seed = int(random_state.randint(np.iinfo(np.int32).max))
-        self._default_module_args = mlp_data_args(samples, n_classes, random_state)
+        self.n_features_in_ = int(np.prod(self.sample_shape_))
         y = y.astype(np.int64)
-        self.net_, self.validation_scores_, self.best_epoch_ = self._train_keeping_best(
-            pairs, y, components, seed, random_state
-        )
-        if self.validation_scores_ is not None:
-            warn_if_untrained_is_best(self, self.validation_scores_, self.best_epoch_, "ROC AUC")
+        params = self.get_params(deep=False)  # with the routed ones
+        device = resolve_device(self.device)
+        fitted = train_pair_net(params, pairs, y, device, check_random_state(self.random_state))
+        self.net_ = fitted.net
+        self._default_module_args = fitted.default_module_args
         self.n_iter_ = len(self.net_.history)
         self.loss_curve_ = list(self.net_.history[:, "train_loss"]) if self.n_iter_ else []
-        self.calibrator_ = LogisticRegression().fit(pair_scores(self.net_, pairs)[:, None], y)
+        if fitted.selection is None:
+            self.validation_scores_, self.best_epoch_ = None, self.n_iter_
+            calibration = pair_scores(self.net_, pairs), y
+        else:
+            selection, held = fitted.selection, fitted.held_out
+            self.validation_scores_, self.best_epoch_ = selection.scores, selection.best_epoch
+            warn_if_untrained_is_best(self, selection.scores, selection.best_epoch, "ROC AUC")
+            # Scores of pairs the net never trained on, as CalibratedClassifierCV
+            # with ensemble=False: the net trained again on every pair is
+            # calibrated by the map fitted on its held-out twin.
+            calibration = pair_scores(fitted.selected_net, pairs[held]), y[held]
+        scores, same = calibration
+        self.calibrator_ = platt_scaling(scores, same)
         return self
-
-    def _train_keeping_best(self, pairs, y, components, seed, random_state):
-        """The net, its held-out curve and best epoch (see ``early_stopping``)."""
-        split = None
-        mode = selection_mode(self.early_stopping)
-        if mode is not False:
-            split = hold_out_pairs(components, y, self.validation_fraction, random_state)
-            if split is None and mode is True:
-                raise ValueError(
-                    "early_stopping=True holds out pairs, but the pairs cannot be split "
-                    "so that both parts hold same and different pairs."
-                )
-        if split is None:
-            net = self._train(pairs, y, seed)
-            return net, None, len(net.history)
-        train, held = split
-        auc = HeldOutPairAUC(pairs[held], y[held], pair_scores)
-        patience = self.n_iter_no_change if mode is True else None
-        selection = KeepBestOnHeldOut(auc, patience=patience)
-        self._train(pairs[train], y[train], seed, callbacks=[("keep_best", selection)])
-        net = self._train(pairs, y, seed, epochs=selection.best_epoch)
-        return net, selection.scores, selection.best_epoch
-
-    def _branch(self):
-        if isinstance(self.module, nn.Module):
-            return copy.deepcopy(self.module)
-        routed = self._routed_params("module__")
-        routed = {k.removeprefix("module__"): v for k, v in routed.items()}
-        if self.module is None:
-            branch, args = default_module(
-                self.sample_shape_, self.embedding_dim, self._default_module_args
-            )
-            return branch(**{**args, **routed})
-        return self.module(**routed)
-
-    def _train(self, pairs, y, seed, *, callbacks=(), epochs=None):
-        """Train a pair net from ``seed`` for ``epochs`` (default ``max_epochs``)."""
-        device = resolve_device(self.device)
-        cuda = [torch.device(device).index or 0] if torch.device(device).type == "cuda" else []
-        with torch.random.fork_rng(devices=cuda):
-            torch.manual_seed(seed)
-            branch = self._branch()
-            branch.eval()
-            with torch.no_grad():
-                dim = branch(torch.as_tensor(pairs[0])).shape[1]
-            branch.train()
-            steps_per_epoch = -(-len(pairs) // self.batch_size)
-            base = base_callbacks(self.get_params(), steps_per_epoch)
-            net = SiameseNet(
-                module=PairBranch(branch),
-                criterion=PairLoss,
-                criterion__loss=self.loss,
-                criterion__margin=self.margin,
-                criterion__embedding_dim=dim,
-                optimizer=self.optimizer,
-                lr=self.lr,
-                max_epochs=self.max_epochs,
-                batch_size=self.batch_size,
-                iterator_train__shuffle=True,
-                iterator_train__generator=torch.Generator().manual_seed(seed),
-                train_split=None,
-                callbacks=base + list(callbacks) + list(self.callbacks or []),
-                verbose=self.verbose,
-                device=device,
-                **self._routed_params("optimizer__"),
-                **self._routed_params("callbacks__"),
-            )
-            net.initialize()
-            if epochs != 0:
-                net.partial_fit(pairs, y, epochs=epochs)
-            return net
 
     def decision_function(self, X):
         """Similarity of each pair: minus the distance, or the head's logit.

@@ -6,11 +6,12 @@ decoded once into an array cache beside them. A folder that already holds the
 zip files works offline.
 """
 
+import contextlib
 import hashlib
 import os
 import shutil
-import tempfile
 import urllib.request
+import uuid
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -91,6 +92,23 @@ def _check_digest(path, name):
         )
 
 
+@contextlib.contextmanager
+def _replacing(path):
+    """A temporary path beside ``path``, moved onto it if the block succeeds.
+
+    ``path`` is then either complete or untouched: an interrupted download, a
+    wrong digest or a full disk removes the temporary file instead. The block
+    creates the file, so it gets the usual permissions (``mkstemp``'s are
+    private to the user, wrong for a shared data folder).
+    """
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def _zip_path(name, data_home, download_if_missing):
     """Path of the verified zip file ``name``, downloading it if allowed."""
     folder = get_data_home(data_home) / "omniglot"
@@ -102,15 +120,10 @@ def _zip_path(name, data_home, download_if_missing):
                 f"from {_URLS[name]} or allow the download."
             )
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, delete=False) as partial:
-            with urllib.request.urlopen(_URLS[name]) as response:
-                shutil.copyfileobj(response, partial)
-        try:
-            _check_digest(partial.name, name)
-        except OSError:
-            os.remove(partial.name)
-            raise
-        os.replace(partial.name, path)
+        with _replacing(path) as partial:
+            with open(partial, "wb") as file, urllib.request.urlopen(_URLS[name]) as response:
+                shutil.copyfileobj(response, file)
+            _check_digest(partial, name)
     return path
 
 
@@ -148,7 +161,7 @@ def _cached_arrays(name, path, image_size):
     _check_digest(path, name)
     arrays = _read_images(path, image_size)
     try:
-        with open(cache, "wb") as file:
+        with _replacing(cache) as partial, open(partial, "wb") as file:
             np.savez(file, images=arrays[0], target=arrays[1], alphabet=arrays[2], drawer=arrays[3])
     except OSError:
         pass  # a read-only data folder still loads, only slower next time

@@ -84,8 +84,9 @@ class ContrastiveLoss(_MinedDistanceLoss):
 
     Parameters
     ----------
-    margin : float, default=1.0
-        Distance beyond which a negative pair costs nothing.
+    margin : float, default=0.5
+        Distance beyond which a negative pair costs nothing. The default is
+        the estimators' ``margin``.
     mining : {'batch_hard', 'all'}, default='batch_hard'
         ``'all'``: the mean over positive pairs plus the mean over the negative
         pairs within the margin (averaged apart, so the many negatives of a
@@ -96,7 +97,7 @@ class ContrastiveLoss(_MinedDistanceLoss):
         mean over all pairs is dominated by pairs already in place.
     """
 
-    def __init__(self, margin=1.0, mining="batch_hard"):
+    def __init__(self, margin=0.5, mining="batch_hard"):
         super().__init__(margin, mining)
 
     def _all(self, distances, positive, negative):
@@ -118,7 +119,8 @@ class TripletLoss(_MinedDistanceLoss):
     Parameters
     ----------
     margin : float, default=0.5
-        Required gap between the positive and the negative distance.
+        Required gap between the positive and the negative distance. The
+        default is the estimators' ``margin``.
     mining : {'batch_hard', 'semi_hard', 'all'}, default='batch_hard'
         ``'batch_hard'`` (Hermans et al. 2017): for each anchor, its farthest
         positive and closest negative. ``'semi_hard'`` (Schroff et al. 2015):

@@ -1,4 +1,4 @@
-"""Evaluation of similarity models: N-way K-shot episodes and verification.
+"""Evaluation of similarity models: N-way K-shot episodes, verification, calibration.
 
 One-shot learning is judged on classes the model never saw. An episode draws
 ``n_way`` such classes, enrols ``k_shot`` examples of each as
@@ -8,17 +8,20 @@ similarity), and classifies ``n_queries`` other examples of each. Every sample
 is embedded once, whatever the number of episodes.
 """
 
+from numbers import Integral
+
 import numpy as np
 from sklearn.base import is_classifier
 from sklearn.metrics import roc_auc_score, roc_curve
-from sklearn.utils import Bunch, check_random_state
-from sklearn.utils.validation import check_consistent_length
+from sklearn.utils import Bunch, _safe_indexing, check_random_state
+from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d, indexable
 
 from ._episodes import draw_episodes, episode_accuracy, scatter_rows, used_samples
 from ._scoring import negative_euclidean
 
 __all__ = [
     "equal_error_rate",
+    "expected_calibration_error",
     "make_one_shot_scorer",
     "one_shot_accuracy",
     "rejection_threshold",
@@ -38,9 +41,13 @@ def _embedding_of(estimator):
     )
 
 
-def _rows(X, index):
-    """Rows ``index`` of an array, sparse matrix or DataFrame."""
-    return X.iloc[index] if hasattr(X, "iloc") else X[index]
+def _embed(estimator, embedder, X):
+    """Embeddings of ``X`` by ``embedder``, checked first as ``estimator`` checks it."""
+    if hasattr(estimator, "_validate_input"):
+        # A classifier's own network was fitted on the arrays its check returns
+        # (feature names checked and dropped).
+        X = estimator._validate_input(X, reset=False)
+    return np.asarray(embedder.transform(X), dtype=np.float32)
 
 
 def one_shot_accuracy(
@@ -61,7 +68,7 @@ def one_shot_accuracy(
     ----------
     estimator : fitted SiameseEmbedder, OneShotClassifier or transformer
         Its embedding is frozen; only the support sets are enrolled.
-    X : array-like of shape (n_samples, ...)
+    X : {array-like, sparse matrix} of shape (n_samples, ...)
         Samples of classes not used in training.
     y : array-like of shape (n_samples,)
         Their classes.
@@ -86,8 +93,11 @@ def one_shot_accuracy(
         95% normal interval; ``interval``: ``(mean - ci95, mean + ci95)``;
         ``episode_scores``: each episode's accuracy.
     """
-    check_consistent_length(X, y)
-    y = np.asarray(y)
+    # Rows are taken as scikit-learn's splitters take them: lists, arrays,
+    # sparse matrices and DataFrames alike; the embedder validates them.
+    X, y, groups = indexable(X, y, groups)
+    y = column_or_1d(y)
+    groups = None if groups is None else column_or_1d(groups)
     rng = check_random_state(random_state)
     if n_episodes < 1:
         raise ValueError(f"n_episodes must be at least 1; got {n_episodes!r}.")
@@ -95,7 +105,7 @@ def one_shot_accuracy(
     episodes = list(draw_episodes(y, groups, n_way, k_shot, n_queries, n_episodes, rng))
     # Every sample an episode uses is embedded once, not once per episode.
     used = used_samples(episodes)
-    embedded = np.asarray(embedder.transform(_rows(X, used)), dtype=np.float32)
+    embedded = _embed(estimator, embedder, _safe_indexing(X, used))
     embeddings = scatter_rows(embedded, used, len(y))
     similarity = getattr(embedder, "_similarity", negative_euclidean)
     scores = np.array(
@@ -239,3 +249,91 @@ def rejection_threshold(classifier, X, *, false_reject_rate=0.05):
         raise ValueError(f"false_reject_rate must be in [0, 1); got {false_reject_rate!r}.")
     best = classifier._class_scores(X).max(1)
     return float(np.quantile(best, false_reject_rate))
+
+
+def expected_calibration_error(y_true, y_prob, *, n_bins=10, labels=None):
+    """Expected calibration error (ECE) of predicted probabilities.
+
+    The probabilities are binned into ``n_bins`` equal-width bins on
+    ``[0, 1]`` (the ``'uniform'`` strategy of
+    :func:`sklearn.calibration.calibration_curve`, whose bins are closed on
+    the right), and the gap between the mean predicted probability and the
+    observed frequency of each bin is averaged, weighted by the share of the
+    samples in the bin. 0 is perfect calibration.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        For a 1-D ``y_prob``, 1 for the positive class and 0 otherwise. For a
+        2-D ``y_prob``, the true class of each sample, one of ``labels``.
+    y_prob : array-like of shape (n_samples,) or (n_samples, n_classes)
+        1-D: the probability of the positive class, and the ECE is that of
+        this probability. 2-D: the probability of each class, such as
+        ``predict_proba``'s, and the ECE is the top-label one (Guo et al.
+        2017): the confidence of each sample is its largest probability,
+        correct when that column's class is the true one.
+    n_bins : int, default=10
+        Number of bins.
+    labels : array-like of shape (n_classes,), default=None
+        For a 2-D ``y_prob``, the class of each of its columns, such as a
+        classifier's ``classes_``. ``None`` takes the sorted classes of
+        ``y_true``, which must then hold every class (as ``classes_`` does
+        for the classifier's training labels). Unused for a 1-D ``y_prob``.
+
+    Returns
+    -------
+    ece : float
+        In ``[0, 1]``.
+
+    See Also
+    --------
+    sklearn.calibration.calibration_curve : The bins' mean probabilities and
+        frequencies.
+
+    References
+    ----------
+    .. [1] C. Guo, G. Pleiss, Y. Sun and K. Q. Weinberger, "On Calibration of
+       Modern Neural Networks", ICML, 2017.
+
+    Examples
+    --------
+    >>> from sksiamese.metrics import expected_calibration_error
+    >>> expected_calibration_error([0, 1, 1, 0], [0.25, 0.75, 0.75, 0.75], n_bins=2)
+    0.125
+    >>> proba = [[0.75, 0.25], [0.25, 0.75], [0.75, 0.25], [0.25, 0.75]]
+    >>> expected_calibration_error(["cat", "dog", "dog", "cat"], proba)
+    0.25
+    """
+    if not isinstance(n_bins, Integral) or isinstance(n_bins, bool) or n_bins < 1:
+        raise ValueError(f"n_bins must be a positive int; got {n_bins!r}.")
+    y_prob = check_array(y_prob, ensure_2d=False, dtype=np.float64, input_name="y_prob")
+    y_true = column_or_1d(y_true)
+    check_consistent_length(y_true, y_prob)
+    if y_prob.ndim > 2 or np.any((y_prob < 0) | (y_prob > 1)):
+        raise ValueError("y_prob must be probabilities in [0, 1], of 1 or 2 dimensions.")
+    if y_prob.ndim == 1:
+        if not np.isin(y_true, [0, 1]).all():
+            raise ValueError(
+                "y_true must hold 0 and 1 for a 1-D y_prob (the positive class's "
+                "probability); pass the probabilities of every class for other labels."
+            )
+        return _calibration_gap(y_prob, y_true.astype(np.float64), n_bins)
+    labels = np.unique(y_true) if labels is None else column_or_1d(labels)
+    if len(labels) != y_prob.shape[1]:
+        raise ValueError(
+            f"y_prob has {y_prob.shape[1]} columns but there are {len(labels)} labels; "
+            "pass labels, the class of each column (a classifier's classes_)."
+        )
+    if not np.isin(y_true, labels).all():
+        raise ValueError("y_true holds classes that are not in labels.")
+    top = y_prob.argmax(1)
+    return _calibration_gap(y_prob[np.arange(len(top)), top], labels[top] == y_true, n_bins)
+
+
+def _calibration_gap(confidence, correct, n_bins):
+    """Mean of ``|mean confidence - accuracy|`` over the bins, weighted by count."""
+    # Bins closed on the right (the first on both sides), as calibration_curve's.
+    bins = np.searchsorted(np.linspace(0, 1, n_bins + 1)[1:-1], confidence)
+    # Each bin's summed gap is its count times its mean gap.
+    gaps = np.bincount(bins, weights=confidence - correct, minlength=n_bins)
+    return float(np.abs(gaps).sum() / len(confidence))

@@ -14,23 +14,7 @@ ESTIMATORS = [
 ]
 
 
-def expected_failures(estimator):
-    if isinstance(estimator, OneShotClassifier):
-        return {
-            "check_methods_subset_invariance": (
-                "The network computes in float32, and BLAS rounds a one-row batch "
-                "(gemv) differently from a many-row batch (gemm): a sample's "
-                "embedding moves by about 1e-7 with the batch it is computed in. "
-                "The calibrated softmax of predict_proba scales that by "
-                "1 / temperature_, past the check's 1e-7 tolerance. Predictions "
-                "are unaffected; tests/test_inference.py checks predict_proba "
-                "batch invariance to 1e-5."
-            )
-        }
-    return {}
-
-
-@parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failures)
+@parametrize_with_checks(ESTIMATORS)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 

@@ -1,18 +1,24 @@
-"""Loaders on a temporary data_home holding copies of the shared Omniglot files."""
+"""Loaders on a temporary data_home: copies of the shared Omniglot files where
+a test needs the real data, small synthetic archives everywhere else."""
 
+import hashlib
+import io
 import shutil
+import urllib.request
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
+from sksiamese import datasets
 from sksiamese.datasets import fetch_omniglot, fetch_omniglot_runs, get_data_home
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "omniglot"
 FILES = ["images_background_small1.zip", "images_background_small2.zip", "all_runs.zip"]
 
-pytestmark = pytest.mark.skipif(
+needs_data = pytest.mark.skipif(
     not all((SHARED / name).exists() for name in FILES), reason="needs ../shared/data/omniglot"
 )
 
@@ -26,6 +32,33 @@ def data_home(tmp_path_factory):
     return home
 
 
+def png(pixels):
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def synthetic(tmp_path, monkeypatch):
+    """A 12-image stand-in for background_small1, served from a file URL.
+
+    Returns the (n, 6, 6) paper-is-255 pixels it holds, in sorted order.
+    """
+    source = tmp_path / "server" / "images_background_small1.zip"
+    source.parent.mkdir()
+    pixels = np.random.default_rng(0).integers(0, 256, (12, 6, 6), dtype=np.uint8)
+    with zipfile.ZipFile(source, "w") as archive:
+        for i, image in enumerate(pixels):
+            alphabet, character, drawer = ("Greek", "Latin")[i // 6], i // 3 % 2 + 1, i % 3 + 1
+            member = f"{alphabet}/character{character:02d}/{character:04d}_{drawer:02d}.png"
+            archive.writestr(f"images_background_small1/{member}", png(image))
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    monkeypatch.setitem(datasets._FILES, "background_small1", (source.name, ("sha256", digest)))
+    monkeypatch.setitem(datasets._URLS, "background_small1", source.as_uri())
+    return pixels
+
+
+@needs_data
 def test_background_small1_at_28_pixels(data_home):
     omniglot = fetch_omniglot(
         "background_small1", data_home=data_home, download_if_missing=False, image_size=28
@@ -47,19 +80,13 @@ def test_background_small1_at_28_pixels(data_home):
     assert "Omniglot" in omniglot.DESCR
 
 
+@needs_data
 def test_full_size_images_and_return_X_y(data_home):
     X, y = fetch_omniglot("background_small2", data_home=data_home, return_X_y=True)
     assert X.shape == (3120, 105, 105) and y.shape == (3120,)
 
 
-def test_arrays_are_cached_beside_the_zip(data_home):
-    fetch_omniglot("background_small1", data_home=data_home, image_size=20)
-    cache = data_home / "omniglot" / "images_background_small1_20.npz"
-    assert cache.exists()
-    again = fetch_omniglot("background_small1", data_home=data_home, image_size=20)
-    assert again.data.shape == (2720, 20, 20)
-
-
+@needs_data
 def test_the_twenty_official_runs(data_home):
     runs = fetch_omniglot_runs(data_home=data_home, download_if_missing=False, image_size=28)
     assert len(runs) == 20
@@ -84,11 +111,13 @@ def test_corrupt_file_is_caught_by_its_checksum(tmp_path):
         fetch_omniglot("background_small1", data_home=tmp_path, download_if_missing=False)
 
 
-def test_bad_arguments(data_home):
+def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="subset must be one of"):
-        fetch_omniglot("training", data_home=data_home)
+        fetch_omniglot("training", data_home=tmp_path)
     with pytest.raises(ValueError, match="image_size"):
-        fetch_omniglot("background_small1", data_home=data_home, image_size=0)
+        fetch_omniglot("background_small1", data_home=tmp_path, image_size=0)
+    with pytest.raises(ValueError, match="image_size"):
+        fetch_omniglot_runs(data_home=tmp_path, image_size=2.5)
 
 
 def test_data_home_from_the_environment(tmp_path, monkeypatch):
@@ -97,6 +126,7 @@ def test_data_home_from_the_environment(tmp_path, monkeypatch):
     assert (tmp_path / "cache").is_dir()
 
 
+@needs_data
 def test_rotations_are_new_classes(data_home):
     upright = fetch_omniglot("background_small1", data_home=data_home, image_size=28)
     rotated = fetch_omniglot(
@@ -111,6 +141,7 @@ def test_rotations_are_new_classes(data_home):
     np.testing.assert_array_equal(rotated.alphabet[n : 2 * n], upright.alphabet)
 
 
+@needs_data
 def test_download_checks_the_digest_and_caches_the_file(tmp_path, monkeypatch):
     from sksiamese import datasets
 
@@ -121,10 +152,67 @@ def test_download_checks_the_digest_and_caches_the_file(tmp_path, monkeypatch):
 
 
 def test_a_corrupt_download_is_refused_and_removed(tmp_path, monkeypatch):
-    from sksiamese import datasets
-
-    wrong = SHARED / "images_background_small2.zip"  # not the runs file
+    wrong = tmp_path / "wrong.zip"  # not the runs file
+    wrong.write_bytes(b"PK not the runs file")
     monkeypatch.setitem(datasets._URLS, "runs", wrong.as_uri())
     with pytest.raises(OSError, match="corrupt"):
-        fetch_omniglot_runs(data_home=tmp_path)
+        fetch_omniglot_runs(data_home=tmp_path / "home")
+    assert list((tmp_path / "home" / "omniglot").iterdir()) == []
+
+
+def test_download_and_array_cache_of_a_synthetic_archive(tmp_path, synthetic, monkeypatch):
+    X, y = fetch_omniglot("background_small1", data_home=tmp_path, return_X_y=True)
+    np.testing.assert_array_equal(X, (255 - synthetic) / np.float32(255))
+    assert y[0] == "Greek/character01" and y[-1] == "Latin/character02"
+    small = fetch_omniglot("background_small1", data_home=tmp_path, image_size=3)
+    assert small.data.shape == (12, 3, 3)
+    folder = tmp_path / "omniglot"
+    assert {path.name for path in folder.iterdir()} == {
+        "images_background_small1.zip",
+        "images_background_small1_full.npz",
+        "images_background_small1_3.npz",
+    }
+    # Later calls read the cache, not the archive.
+    monkeypatch.setattr(datasets, "_read_images", lambda *args: pytest.fail("decoded again"))
+    np.testing.assert_array_equal(fetch_omniglot("background_small1", data_home=tmp_path).data, X)
+
+
+class Dropped(io.BytesIO):
+    """A response whose connection drops after the first block."""
+
+    def __init__(self, error):
+        super().__init__(b"PK" * 1000)
+        self.error = error
+
+    def read(self, size=-1):
+        if self.tell():
+            raise self.error
+        return super().read(size)
+
+
+@pytest.mark.parametrize("error", [ConnectionResetError("reset by peer"), KeyboardInterrupt()])
+def test_an_interrupted_download_leaves_no_file(tmp_path, synthetic, monkeypatch, error):
+    with monkeypatch.context() as patched:
+        patched.setattr(urllib.request, "urlopen", lambda url: Dropped(error))
+        with pytest.raises(type(error)):
+            fetch_omniglot("background_small1", data_home=tmp_path)
     assert list((tmp_path / "omniglot").iterdir()) == []
+    # Nothing half-written stands in the way of the next try.
+    assert len(fetch_omniglot("background_small1", data_home=tmp_path).data) == 12
+
+
+def test_a_failed_cache_write_leaves_no_cache(tmp_path, synthetic, monkeypatch):
+    def disk_full(file, **arrays):
+        file.write(b"PK\x03\x04 truncated")
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(np, "savez", disk_full)
+        first = fetch_omniglot("background_small1", data_home=tmp_path)
+    assert [path.name for path in (tmp_path / "omniglot").iterdir()] == [
+        "images_background_small1.zip"
+    ]
+    # No truncated cache to trip over: the next call decodes and caches anew.
+    again = fetch_omniglot("background_small1", data_home=tmp_path)
+    np.testing.assert_array_equal(again.data, first.data)
+    assert (tmp_path / "omniglot" / "images_background_small1_full.npz").exists()

@@ -1,11 +1,14 @@
-"""Bad input gets a clear error from our validation, not one from inside torch."""
+"""Bad input gets a clear error from our validation, not one from inside torch;
+other containers of good input (pandas) give what arrays give."""
 
 import numpy as np
+import pandas as pd
 import pytest
+import scipy.sparse as sp
 import torch
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
-from sksiamese import OneShotClassifier, SiameseEmbedder
+from sksiamese import OneShotClassifier, SiameseEmbedder, SiameseVerifier
 
 ESTIMATORS = [SiameseEmbedder, OneShotClassifier]
 
@@ -168,3 +171,56 @@ def test_one_class_with_pairs_is_refused(small):
     )
     with pytest.raises(ValueError, match="Only one class has two or more samples"):
         SiameseEmbedder(max_epochs=1).fit(X[rows], y[rows])
+
+
+@pytest.mark.parametrize("dtype", [float, object])
+def test_nan_in_y(Estimator, small, dtype):
+    X, y = small
+    y = y.astype(dtype)
+    y[3] = np.nan
+    with pytest.raises(ValueError, match="contains NaN"):
+        Estimator(max_epochs=1).fit(X, y)
+
+
+def test_labels_that_do_not_sort_together_are_refused_clearly(Estimator, small):
+    X, y = small
+    y = y.astype(str).astype(object)
+    y[3] = None
+    with pytest.raises(ValueError, match="labels must be of one kind"):
+        Estimator(max_epochs=1).fit(X, y)
+
+
+def test_pandas_input_gives_what_arrays_give(Estimator, small):
+    X, y = small
+    params = dict(max_epochs=2, random_state=0)
+    frame = pd.DataFrame(X, columns=[f"pixel{i}" for i in range(X.shape[1])])
+    # A shuffled index: rows are samples by position, and y is not aligned on it.
+    frame.index = np.arange(len(X))[::-1]
+    labels = pd.Series(y, index=np.arange(len(y)))
+    from_arrays = Estimator(**params).fit(X, y)
+    from_pandas = Estimator(**params).fit(frame, labels)
+    method = "transform" if hasattr(from_arrays, "transform") else "predict_proba"
+    expected = getattr(from_arrays, method)(X)
+    np.testing.assert_array_equal(getattr(from_pandas, method)(frame), expected)
+    if method == "predict_proba":
+        np.testing.assert_array_equal(from_pandas.predict(frame), from_arrays.predict(X))
+
+
+def test_sparse_pairs_are_refused(small):
+    # Pairs are (n_pairs, 2) + sample_shape: no sparse matrix holds that shape.
+    X, y = small
+    first, second = np.arange(10), np.r_[10:15, -5:0]  # five same, five different
+    pairs = np.stack([X[first], X[second]], axis=1)
+    sparse = sp.csr_matrix(pairs.reshape(len(pairs), -1))
+    message = "Sparse data was passed, but dense data is required"
+    embedder = SiameseEmbedder(max_epochs=1, random_state=0).fit(X, y)
+    for method in (embedder.pair_score, embedder.pair_distance):
+        with pytest.raises(TypeError, match=message):
+            method(sparse)
+    same = (y[first] == y[second]).astype(int)
+    with pytest.raises(TypeError, match=message):
+        SiameseVerifier(max_epochs=1).fit(sparse, same)
+    verifier = SiameseVerifier(max_epochs=1, early_stopping=False, random_state=0)
+    verifier.fit(pairs, same)
+    with pytest.raises(TypeError, match=message):
+        verifier.decision_function(sparse)

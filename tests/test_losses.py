@@ -11,7 +11,14 @@ import math
 import pytest
 import torch
 
-from sksiamese.losses import BCEPairLoss, ContrastiveLoss, TripletLoss, pairwise_distances
+from sksiamese import OneShotClassifier, SiameseEmbedder, SiameseVerifier
+from sksiamese.losses import (
+    BCEPairLoss,
+    ContrastiveLoss,
+    PairLoss,
+    TripletLoss,
+    pairwise_distances,
+)
 
 LABELS = torch.tensor([0, 0, 1, 1])
 
@@ -125,3 +132,10 @@ def test_pairwise_distances_have_finite_gradient_for_coincident_points():
 def test_distance_matrix_is_euclidean():
     x = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
     torch.testing.assert_close(pairwise_distances(x)[0, 1], torch.tensor(5.0))
+
+
+@pytest.mark.parametrize("loss", [ContrastiveLoss, TripletLoss, PairLoss])
+@pytest.mark.parametrize("estimator", [SiameseEmbedder, OneShotClassifier, SiameseVerifier])
+def test_default_margin_is_the_estimators(loss, estimator):
+    # A loss built by hand trains as the estimators' default does.
+    assert loss().margin == estimator().margin

@@ -1,13 +1,17 @@
+import warnings
+
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.datasets import make_blobs
 from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn.preprocessing import FunctionTransformer
 
-from sksiamese import OneShotClassifier
+from sksiamese import OneShotClassifier, SiameseEmbedder
 from sksiamese._episodes import draw_episodes
 from sksiamese.metrics import (
     equal_error_rate,
+    expected_calibration_error,
     make_one_shot_scorer,
     one_shot_accuracy,
 )
@@ -71,7 +75,6 @@ def test_equal_error_rate(scores, expected):
 
 
 def test_verification_metrics_of_an_embedder(small):
-    from sksiamese import SiameseEmbedder
     from sksiamese.metrics import verification_metrics
 
     X, y = small
@@ -96,3 +99,131 @@ def test_one_shot_accuracy_embeds_each_sample_once():
     transformer = FunctionTransformer(embed).fit(X)
     one_shot_accuracy(transformer, X, y, n_way=3, n_queries=2, n_episodes=50, random_state=0)
     assert len(calls) == 1  # one call for every episode before
+
+
+def as_list(a):
+    return a.tolist()
+
+
+def as_pandas(a):
+    # A shuffled index: rows must be taken by position, not by label, and
+    # integer column names must not be mistaken for rows.
+    index = np.arange(len(a))[::-1]
+    return pd.Series(a, index=index) if a.ndim == 1 else pd.DataFrame(a, index=index)
+
+
+@pytest.mark.parametrize("convert", [as_list, as_pandas])
+def test_one_shot_accuracy_on_lists_and_pandas_equals_arrays(convert):
+    X, y = make_blobs(60, centers=6, random_state=0)
+    groups = np.repeat([0, 1], 30)
+    params = dict(n_way=2, n_queries=2, n_episodes=20, random_state=0)
+    expected = one_shot_accuracy(identity(), X, y, groups=groups, **params)
+    result = one_shot_accuracy(identity(), convert(X), convert(y), groups=convert(groups), **params)
+    np.testing.assert_array_equal(result.episode_scores, expected.episode_scores)
+
+
+@pytest.mark.parametrize("convert", [as_list, as_pandas])
+def test_pair_metrics_on_lists_and_pandas_equal_arrays(convert):
+    y = np.array([0, 0, 1, 1, 1, 0])
+    scores = np.array([0.1, 0.3, 0.35, 0.8, 0.9, 0.95])
+    assert equal_error_rate(convert(y), convert(scores)) == equal_error_rate(y, scores)
+    assert expected_calibration_error(convert(y), convert(scores)) == (
+        expected_calibration_error(y, scores)
+    )
+
+
+@pytest.mark.parametrize("Estimator", [SiameseEmbedder, OneShotClassifier])
+def test_one_shot_accuracy_of_an_estimator_fitted_on_a_dataframe(digits, Estimator):
+    X, y, X_new, y_new = digits
+    columns = [f"pixel{i}" for i in range(X.shape[1])]
+    params = dict(max_epochs=1, early_stopping=False, random_state=0)
+    episodes = dict(n_way=3, n_queries=2, n_episodes=10, random_state=0)
+    expected = one_shot_accuracy(Estimator(**params).fit(X, y), X_new, y_new, **episodes)
+    with warnings.catch_warnings():
+        # The estimator checks the names: a network fitted on arrays gets arrays.
+        warnings.filterwarnings("error", message=".*feature names")
+        fitted = Estimator(**params).fit(pd.DataFrame(X, columns=columns), y)
+        frame = pd.DataFrame(X_new, columns=columns)
+        result = one_shot_accuracy(fitted, frame, pd.Series(y_new), **episodes)
+    np.testing.assert_array_equal(result.episode_scores, expected.episode_scores)
+
+
+# Expected calibration error. Ten bins unless said: [0, 0.1], (0.1, 0.2], ...,
+# closed on the right as calibration_curve's.
+
+
+def test_binary_ece_matches_a_hand_worked_value():
+    # Five bins [0, .2], (.2, .4], (.4, .6], (.6, .8], (.8, 1]:
+    #   [0, .2]:   0.1 (y 0)              mean 0.1,   frequency 0:   gap 0.1
+    #   (.2, .4]:  0.3, 0.35 (y 0, 1)     mean 0.325, frequency 0.5: gap 0.175
+    #   (.6, .8]:  0.8 (y 1), on the edge mean 0.8,   frequency 1:   gap 0.2
+    #   (.8, 1]:   0.9, 0.95 (y 1, 0)     mean 0.925, frequency 0.5: gap 0.425
+    # Weighted by 1, 2, 1, 2 samples of 6: (0.1 + 0.35 + 0.2 + 0.85) / 6 = 0.25.
+    # (With 0.8 in the last bin it would be 1.1 / 6.)
+    y_true = [0, 0, 1, 1, 1, 0]
+    y_prob = [0.1, 0.3, 0.35, 0.8, 0.9, 0.95]
+    assert expected_calibration_error(y_true, y_prob, n_bins=5) == pytest.approx(0.25)
+
+
+def test_top_label_ece_matches_a_hand_worked_value():
+    # Columns are the classes b, a, c. Top label and confidence of each row:
+    #   b 0.7 (true b, right), a 0.6 (true c, wrong), c 0.5 (true c, right),
+    #   a 0.9 (true a, right).
+    # Two bins [0, .5], (.5, 1]:
+    #   [0, .5]:  0.5               accuracy 1:   gap 0.5
+    #   (.5, 1]:  0.7, 0.6, 0.9     mean 2.2 / 3, accuracy 2 / 3: gap 0.2 / 3
+    # Weighted by 1 and 3 samples of 4: (0.5 + 0.2) / 4 = 0.175.
+    y_prob = [[0.7, 0.2, 0.1], [0.1, 0.6, 0.3], [0.25, 0.25, 0.5], [0.05, 0.9, 0.05]]
+    y_true = ["b", "c", "c", "a"]
+    ece = expected_calibration_error(y_true, y_prob, n_bins=2, labels=["b", "a", "c"])
+    assert ece == pytest.approx(0.175)
+    # Without labels the columns are the sorted classes a, b, c: only the third
+    # row is right, (|0.5 - 1| + |2.2 - 0|) / 4.
+    assert expected_calibration_error(y_true, y_prob, n_bins=2) == pytest.approx(0.675)
+
+
+def test_top_label_ece_of_class_indices_with_probabilities():
+    # Rows of a classifier's predict_proba: y as indices of classes_ = [0, 1, 2].
+    y_prob = np.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.3, 0.3, 0.4]])
+    # Confidences 0.8, 0.7, 0.4 in three bins, right, right, wrong:
+    # (0.2 + 0.3 + 0.4) / 3.
+    # Class 2 is never the true one, so labels name the columns.
+    assert expected_calibration_error([0, 1, 0], y_prob, labels=[0, 1, 2]) == pytest.approx(0.3)
+    # On two labels the binary ECE of the positive class differs from the
+    # top-label one: 0.3 (true 1) and 0.8 (true 0) miss by 0.7 and 0.8.
+    binary = np.array([[0.7, 0.3], [0.2, 0.8]])
+    assert expected_calibration_error([1, 0], binary[:, 1]) == pytest.approx(0.75)
+    assert expected_calibration_error([1, 0], binary) == pytest.approx(0.75)
+
+
+def test_perfectly_calibrated_probabilities_give_zero():
+    # At each probability p, exactly a fraction p of the samples is positive.
+    p = np.repeat([0.1, 0.3, 0.5, 0.7, 0.9], 10)
+    y = np.concatenate([np.arange(10) < 10 * q for q in (0.1, 0.3, 0.5, 0.7, 0.9)])
+    assert expected_calibration_error(y.astype(int), p) == pytest.approx(0, abs=1e-12)
+    # Top label: rows of confidence 0.5 right half the time, of 0.8 eight times in ten.
+    y_prob = np.repeat([[0.5, 0.3, 0.2], [0.1, 0.8, 0.1]], 10, axis=0)
+    y_true = np.r_[[0] * 5, [1, 2] * 2, 2, [1] * 8, 0, 2]
+    assert expected_calibration_error(y_true, y_prob) == pytest.approx(0, abs=1e-12)
+    # Outcomes drawn with the predicted probability: close to zero.
+    rng = np.random.default_rng(0)
+    p = rng.uniform(size=100_000)
+    assert expected_calibration_error(rng.uniform(size=p.size) < p, p) < 0.01
+    assert expected_calibration_error(np.zeros(p.size, int), p) > 0.45
+
+
+@pytest.mark.parametrize(
+    ("y_true", "y_prob", "kwargs", "match"),
+    [
+        ([0, 1], [0.2, 0.8], {"n_bins": 0}, "n_bins must be a positive int"),
+        ([0, 2], [0.2, 0.8], {}, "y_true must hold 0 and 1"),
+        ([0, 1], [-0.1, 0.8], {}, r"probabilities in \[0, 1\]"),
+        ([0, 1], [[0.2, 0.8], [0.5, 0.5]], {"labels": [0, 1, 2]}, "2 columns but there are 3"),
+        ([0, 0], [[0.2, 0.8], [0.5, 0.5]], {}, "2 columns but there are 1 labels"),
+        ([0, 3], [[0.2, 0.8], [0.5, 0.5]], {"labels": [0, 1]}, "not in labels"),
+        ([0, 1, 1], [0.2, 0.8], {}, "inconsistent numbers of samples"),
+    ],
+)
+def test_ece_bad_input(y_true, y_prob, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        expected_calibration_error(y_true, y_prob, **kwargs)

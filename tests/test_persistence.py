@@ -35,6 +35,28 @@ def test_weights_of_another_architecture_are_refused(small, tmp_path):
         SiameseEmbedder(embedding_dim=8).load_weights(tmp_path / "w.pt")
 
 
+@pytest.mark.parametrize(
+    "saved, loaded", [("triplet", "contrastive"), ("contrastive", "bce"), ("bce", "triplet")]
+)
+def test_weights_of_another_loss_are_refused(small, tmp_path, saved, loaded):
+    X, y = small
+    trained = SiameseEmbedder(loss=saved, max_epochs=1, random_state=0).fit(X, y)
+    trained.save_weights(tmp_path / "w.pt")
+    # The error names both losses, whatever its wording.
+    with pytest.raises(ValueError, match=rf"(?s)(?=.*'{saved}')(?=.*'{loaded}')"):
+        SiameseEmbedder(loss=loaded).load_weights(tmp_path / "w.pt")
+
+
+def test_a_file_of_another_format_names_the_version(small, tmp_path):
+    X, y = small
+    embedder = SiameseEmbedder(max_epochs=1, random_state=0).fit(X, y)
+    embedder.save_weights(tmp_path / "w.pt")
+    state = torch.load(tmp_path / "w.pt", weights_only=True)
+    torch.save({**state, "format": "sksiamese-weights-3"}, tmp_path / "old.pt")
+    with pytest.raises(ValueError, match="another version of sksiamese"):
+        SiameseEmbedder().load_weights(tmp_path / "old.pt")
+
+
 def test_a_file_from_elsewhere_is_refused(tmp_path):
     torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a file written by"):

@@ -62,15 +62,15 @@ def test_untrained_network_is_kept_when_training_only_hurts(digits, monkeypatch)
 def test_few_classes_retrain_on_every_class_up_to_the_best_epoch(digits, monkeypatch):
     X, y, _, _ = digits
     monkeypatch.setattr(OneShotEpisodes, "__call__", ScriptedScores([0.1, 0.2, 0.9, 0.3, 0.2]))
-    recorder = ClassRecorder()
-    embedder = SiameseEmbedder(max_epochs=4, callbacks=[recorder], random_state=0).fit(X, y)
+    embedder = SiameseEmbedder(max_epochs=4, callbacks=[ClassRecorder()], random_state=0)
+    embedder.fit(X, y)
     assert embedder.best_epoch_ == 2 and embedder.validation_scores_ == [0.1, 0.2, 0.9, 0.3, 0.2]
     # The last training is the retraining on every class, for the best epoch's count.
-    assert embedder.n_iter_ == 2 and recorder.classes == {0, 1, 2, 3, 4}
+    assert embedder.n_iter_ == 2 and trained_classes(embedder.net_) == {0, 1, 2, 3, 4}
 
 
 class ClassRecorder(Callback):
-    """Records the classes of the training batches of the last training."""
+    """Records the classes of each epoch's training batches in the history."""
 
     def initialize(self):
         self.classes = set()
@@ -79,6 +79,15 @@ class ClassRecorder(Callback):
     def on_batch_begin(self, net, batch=None, training=None, **kwargs):
         if training:
             self.classes |= set(batch[1].tolist())
+
+    def on_epoch_end(self, net, **kwargs):
+        net.history.record("classes", sorted(self.classes))
+        self.classes = set()
+
+
+def trained_classes(net):
+    """The classes a net's last training saw, from its history."""
+    return set().union(*net.history[:, "classes"])
 
 
 def test_held_out_classes_are_never_trained_on_when_the_selected_net_is_kept(monkeypatch):
@@ -94,15 +103,14 @@ def test_held_out_classes_are_never_trained_on_when_the_selected_net_is_kept(mon
         original(self, X_held, codes, random_state)
 
     monkeypatch.setattr(OneShotEpisodes, "__init__", spy)
-    recorder = ClassRecorder()
     embedder = SiameseEmbedder(
-        max_epochs=2, early_stopping=True, callbacks=[recorder], random_state=0
+        max_epochs=2, early_stopping=True, callbacks=[ClassRecorder()], random_state=0
     ).fit(X, y)
     held = set(np.unique(seen["codes"]).tolist())
     assert len(held) == 6  # 10% of 60 classes
     # Sixty classes: the selected net itself is kept, and it never saw them.
-    assert not held & recorder.classes
-    assert recorder.classes | held == set(range(60))
+    assert not held & trained_classes(embedder.net_)
+    assert trained_classes(embedder.net_) | held == set(range(60))
     # The held-out samples are training samples of exactly those classes.
     rows = np.flatnonzero(np.isin(y, list(held)))
     np.testing.assert_array_equal(seen["X"], X[rows])
