@@ -11,7 +11,8 @@ sksiamese fits its calibration on data the network did not train on:
 * :class:`~sksiamese.SiameseEmbedder` fits the softmax temperature on one-shot
   episodes (one support example per class), of held-out classes when it holds
   some out; :class:`~sksiamese.OneShotClassifier` uses it for a one-shot
-  support set.
+  support set. With 50 classes or more ``early_stopping='auto'`` holds none
+  out; ``early_stopping=True`` does, here to calibrate on them.
 
 Both are shown on characters of three alphabets that training never saw,
 against the probabilities one would get by calibrating on the training data
@@ -24,7 +25,8 @@ The sigmoid fitted on the training pairs without a penalty is over-confident.
 scikit-learn's default ``LogisticRegression()`` on the same pairs shrinks the
 slope (``C=1``), which can land close to calibrated by chance of the scores'
 scale, and not by design: on development splits it did as well as the
-held-out fit or better (see the benchmarks page).
+held-out fit or better (``benchmarks/calibration.py``, figures on the
+benchmarks page).
 """
 
 # %%
@@ -65,7 +67,8 @@ verification = {
 # One-shot classification: the raw softmax, or the fitted temperature
 # -------------------------------------------------------------------
 # 1-shot tasks of up to 20 characters of one new alphabet, as in Lake et al.'s runs.
-embedder = SiameseEmbedder(max_epochs=10, random_state=0).fit(background.data, background.target)
+embedder = SiameseEmbedder(max_epochs=10, early_stopping=True, random_state=0)
+embedder.fit(background.data, background.target)
 rng = np.random.RandomState(0)
 confidence = {"raw softmax (temperature 1)": [], "fitted temperature": []}
 correct = []

@@ -11,6 +11,7 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._compat import HasMethods, Interval, StrOptions, validate_data
@@ -86,7 +87,10 @@ accelerator : accelerate.Accelerator or None, default=None
 callbacks : list of skorch callbacks, default=None
     Extra skorch callbacks (instances or ``(name, callback)`` pairs), run
     after the library's own, in every training of a fit (with few classes,
-    ``early_stopping`` trains twice).
+    ``early_stopping`` trains twice). Each training uses deep copies (your
+    instances are left as given), and the fitted net's callbacks are
+    re-initialised after training, so record results in the net's history,
+    as skorch's own callbacks do.
 early_stopping : 'auto' or bool, default='auto'
     Keep what transfers to new classes: hold out some of the *classes*
     (one-shot learning generalises to classes never seen in training),
@@ -183,13 +187,17 @@ class RoutedParamsMixin:
         for key, value in kwargs.items():
             setattr(self, key, value)
 
-    def _check_routed(self):
-        named = self.get_params(deep=False)
-        unknown = [
-            key
-            for key in vars(self)
+    def _extra_params(self):
+        """The keyword arguments stored beyond the named parameters."""
+        named = super().get_params(deep=False)
+        return {
+            key: value
+            for key, value in vars(self).items()
             if key not in named and not key.startswith("_") and not key.endswith("_")
-        ]
+        }
+
+    def _check_routed(self):
+        unknown = [key for key in self._extra_params() if not key.startswith(ROUTED_PREFIXES)]
         if unknown:
             raise TypeError(
                 f"{type(self).__name__} got unexpected keyword arguments {unknown}; "
@@ -197,10 +205,15 @@ class RoutedParamsMixin:
             )
 
     def _routed_params(self, prefix=""):
-        return {k: v for k, v in vars(self).items() if k.startswith(prefix or ROUTED_PREFIXES)}
+        return {
+            k: v for k, v in self._extra_params().items() if k.startswith(prefix or ROUTED_PREFIXES)
+        }
 
     def get_params(self, deep=True):
-        return {**super().get_params(deep=deep), **self._routed_params()}
+        # Every stored keyword argument, unknown ones included: ``clone`` then
+        # carries a misspelt name to the fit that refuses it, instead of
+        # dropping it and training with the default.
+        return {**super().get_params(deep=deep), **self._extra_params()}
 
     def set_params(self, **params):
         # Routed names are stored; any other name goes to scikit-learn, which
@@ -241,6 +254,19 @@ def validate_samples(estimator, X, y="no_validation", *, reset):
             f"{estimator.sample_shape_}."
         )
     return X if isinstance(y, str) and y == "no_validation" else (X, y)
+
+
+def encode_labels(y):
+    """``(classes, codes)`` of classification labels, with a clear error for mixed kinds."""
+    try:
+        check_classification_targets(y)
+        classes, codes = np.unique(y, return_inverse=True)
+    except TypeError as error:  # labels of kinds that do not sort together
+        kinds = sorted({type(label).__name__ for label in np.asarray(y, dtype=object)})
+        raise ValueError(
+            f"The class labels must be of one kind that sorts (numbers or strings); got {kinds}."
+        ) from error
+    return classes, codes.reshape(-1)
 
 
 def validate_pairs(pairs, sample_shape=None):

@@ -8,13 +8,13 @@ from scipy.special import softmax
 from sklearn.base import ClassifierMixin, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 
 from ._base import (
     EMBEDDER_CONSTRAINT,
     SHARED_CONSTRAINTS,
     SiameseBase,
+    encode_labels,
     validate_samples,
     with_shared_parameters_doc,
 )
@@ -88,7 +88,9 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         support examples whose class has another example, over every class
         of the support set, which is the problem ``predict_proba`` solves;
         with one example per class, the embedder's ``temperature_`` is used.
-        1.0 for an embedder without one.
+        An embedder without ``temperature_`` (a ``Pipeline``, any
+        transformer) gets the leave-one-out fit, or 1.0 for a one-shot
+        support set.
     sample_shape_ : tuple of int
         Shape of one sample seen in ``fit``; only when the classifier trains
         its own embedder (a given one validates its own input).
@@ -210,8 +212,7 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
             The fitted classifier.
         """
         X, y = self._validate_input(X, y, reset=True)
-        check_classification_targets(y)
-        self.classes_, codes = np.unique(y, return_inverse=True)
+        self.classes_, codes = encode_labels(y)
         if len(self.classes_) < 2:
             raise ValueError(
                 f"The support set needs at least two classes; got 1 class ({self.classes_[0]!r})."
@@ -221,8 +222,12 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
             embedder = SiameseEmbedder(**self._shared_params())
         self.embedder_ = clone(embedder).fit(X, y)
         for name in ("n_features_in_", "feature_names_in_"):
-            if self.embedder is not None and hasattr(self.embedder_, name):
+            if self.embedder is None:
+                break
+            if hasattr(self.embedder_, name):
                 setattr(self, name, getattr(self.embedder_, name))
+            elif hasattr(self, name):
+                delattr(self, name)  # left from an earlier fit
         embeddings = self._embed(X)
         self._enrol(embeddings, torch.as_tensor(codes))
         self.temperature_ = self._calibrate(embeddings, codes)
@@ -259,11 +264,14 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         self.support_classes_ = codes.numpy()
 
     def _calibrate(self, embeddings, codes):
-        own = float(getattr(self.embedder_, "temperature_", 1.0))
+        own = getattr(self.embedder_, "temperature_", None)
         eligible = np.flatnonzero(np.bincount(codes)[codes] >= 2)
-        # Only an embedder trained elsewhere leaves the support set unseen.
-        if not isinstance(self.embedder, FrozenEstimator) or len(eligible) == 0:
-            return own
+        # An embedder trained here on the support set brings a temperature
+        # fitted on held-out classes; the support set itself is new only to one
+        # trained elsewhere, and the only data left for an embedder without one.
+        trained_here = not isinstance(self.embedder, FrozenEstimator)
+        if (trained_here and own is not None) or len(eligible) == 0:
+            return 1.0 if own is None else float(own)
         rng = check_random_state(self.random_state)
         rows = rng.choice(eligible, min(len(eligible), _CALIBRATION_ROWS), replace=False)
         scores = leave_one_out_scores(

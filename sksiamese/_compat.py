@@ -3,11 +3,13 @@
 ``_fit_context`` (parameter validation at ``fit``) and ``validate_data`` come
 from `sklearn-compat <https://github.com/sklearn-compat/sklearn-compat>`_, which
 keeps them working across scikit-learn releases. The parameter-constraint
-classes have no public home in scikit-learn nor in sklearn-compat; they are
-imported here only, so that a scikit-learn upgrade that moves them breaks one
-line, not the package.
+classes, ``validate_parameter_constraints`` and ``_safe_indexing`` (rows of
+arrays, lists and DataFrames alike) have no public home in scikit-learn nor
+in sklearn-compat; they are imported here only, so that a scikit-learn
+upgrade that moves them breaks this module, not the package.
 """
 
+from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import (
     HasMethods,
     Interval,
@@ -22,6 +24,7 @@ __all__ = [
     "Interval",
     "StrOptions",
     "_fit_context",
+    "_safe_indexing",
     "validate_data",
     "validate_params",
 ]

@@ -7,11 +7,11 @@ import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 from ._base import (
     SiameseBase,
+    encode_labels,
     resolve_device,
     unique_samples,
     validate_pairs,
@@ -57,14 +57,7 @@ def embed_views(net, X, distortions):
 
 def check_training_labels(y):
     """Encode class labels and check that they can form positive pairs."""
-    check_classification_targets(y)
-    try:
-        classes, codes = np.unique(y, return_inverse=True)
-    except TypeError as error:  # labels of types that do not sort together
-        raise ValueError(
-            "The class labels must be of one kind that sorts (numbers or strings); "
-            f"got {sorted({type(label).__name__ for label in y})} ({error})."
-        ) from error
+    classes, codes = encode_labels(y)
     if len(classes) < 2:
         raise ValueError(
             f"Training needs at least two classes; got {len(classes)} class ({classes[0]!r})."
@@ -72,8 +65,8 @@ def check_training_labels(y):
     if not can_form_positive_pair(codes, n_classes=1):
         raise ValueError(
             "The class labels cannot form a single positive pair: every class "
-            "has one sample. Training needs at least one class with two or more "
-            "samples."
+            "has one sample. Training needs at least two classes with two or "
+            "more samples."
         )
     if not can_form_positive_pair(codes, n_classes=2):
         # Every class-balanced batch would hold that one class: no negatives,
@@ -121,10 +114,10 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Siamese
         softmax of ``similarity / temperature_`` over the classes of a
         one-shot episode (one support example each, up to 20 classes) is
         fitted to the episodes' true classes. The episodes are drawn from
-        the classes held out by ``early_stopping`` and scored by the network
-        trained without them (as :class:`~sklearn.calibration.CalibratedClassifierCV`
-        does with ``ensemble=False``); when no classes were held out, from
-        the training classes, which makes the probabilities over-confident.
+        the classes held out by ``early_stopping`` (one held-out split, the
+        one that chose the epoch) and scored by the network trained without
+        them; when no classes were held out, from the training classes, which
+        makes the probabilities over-confident.
     inference_distortions_ : torch.Tensor of shape (n_distortions, 2, 3)
         The fixed affine maps of test-time augmentation (see
         ``inference_views``); empty when augmentation is off or the views
@@ -247,6 +240,8 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Siamese
         distortions = self._draw_inference_distortions(random_state)
         self.inference_distortions_ = self._keep_views_that_pay(distortions, fitted)
         self.inference_views_ = 1 + len(self.inference_distortions_)
+        # The embedding size, for get_feature_names_out.
+        self._n_features_out = output_dim(self.net_.module_, X[:2])
         rows = random_state.choice(X.shape[0], min(X.shape[0], _COLLAPSE_ROWS), replace=False)
         self._warn_if_collapsed(self._embed(X[np.sort(rows)]))
         self.temperature_ = self._calibrate(X, codes, fitted, random_state)
@@ -320,12 +315,6 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Siamese
     def _similarity(self, A, B):
         """Similarity matrix of two sets of embeddings (higher is more alike)."""
         return similarity_of(self.net_.criterion_)(A, B)
-
-    @property
-    def _n_features_out(self):
-        """Size of the embeddings, for ``get_feature_names_out``."""
-        check_is_fitted(self)
-        return output_dim(self.net_.module_, np.zeros((2, *self.sample_shape_), np.float32))
 
     def transform(self, X):
         """Embed samples.
@@ -467,6 +456,8 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Siamese
         self.validation_scores_ = state["validation_scores"]
         self.best_epoch_ = state["best_epoch"]
         self._default_module_args = state["default_module_args"]
+        probe = np.zeros((2, *self.sample_shape_), np.float32)
+        self._n_features_out = output_dim(self.net_.module_, probe)
         return self
 
     def __sklearn_tags__(self):

@@ -40,7 +40,7 @@ class _SiameseSteps:
         # sample's embedding independent of the batch it is computed in.
         Xi, yi = unpack_data(batch)
         n_rows = len(Xi)
-        padding = -n_rows % ROW_BLOCK
+        padding = 0 if training else -n_rows % ROW_BLOCK  # no padding rows in batch norm
         if padding:
             Xi = torch.cat([Xi, Xi.new_zeros((padding, *Xi.shape[1:]))])
         return super().evaluation_step((Xi, yi), training=training)[:n_rows]

@@ -133,7 +133,8 @@ def fit_temperature(scores, codes):
     Parameters
     ----------
     scores : ndarray of shape (n_samples, n_classes)
-        Leave-one-out class scores.
+        Class scores of held-out queries: leave-one-out scores of a support
+        set, or the scores of one-shot episodes; all finite.
     codes : ndarray of shape (n_samples,)
         True class of each row.
 

@@ -209,14 +209,15 @@ def build_net(
         net_class, placement = accelerated_net_class(), {"accelerator": accelerator}
         if accelerator.device_placement:
             placement["device"] = None  # the accelerator places the module
-    routed = {k: v for k, v in params.items() if k.startswith(("optimizer__", "callbacks__"))}
+    routed = {k: v for k, v in params.items() if k.startswith("optimizer__")}
+    # Copies: training changes a callback's state, and fit leaves parameters alone.
+    routed.update(copy.deepcopy({k: v for k, v in params.items() if k.startswith("callbacks__")}))
     return net_class(
         optimizer=params["optimizer"],
         lr=params["lr"],
         max_epochs=params["max_epochs"],
         batch_size=params["batch_size"],
         train_split=None,
-        # Copies: training changes a callback's state, and fit leaves parameters alone.
         callbacks=callbacks + copy.deepcopy(list(params["callbacks"] or [])),
         verbose=params["verbose"],
         **placement,
@@ -269,7 +270,7 @@ def branch_of(net):
 
 def draw_seeds(random_state):
     """Independent integer seeds for each source of randomness of one fit."""
-    names = ("init", "train", "valid", "split", "augment")
+    names = ("init", "train", "valid", "split", "augment", "scale")
     values = random_state.randint(np.iinfo(np.int32).max, size=len(names))
     return dict(zip(names, map(int, values), strict=True))
 
@@ -300,18 +301,33 @@ def fit_net(params, X, y, data_args, device, seeds, *, pairs=False, callbacks=()
     return net
 
 
-def _keep_best(fit, train, scorer, patience, retrain):
-    """Train on ``train``, keeping the epoch ``scorer`` rates best; maybe train again on all.
+def _train_keeping_best(params, X, y, data_args, device, seeds, split, scorer, *, retrain, pairs):
+    """The net of one fit: trained on every row, or selected on held-out rows.
 
-    ``fit(rows, callbacks=..., epochs=...)`` trains a net on the rows
-    ``rows`` (``None``: all of them). Returns ``(net, selected, selection)``:
-    the net kept, the net trained on ``train`` only, and the
-    :class:`KeepBestOnHeldOut` callback with the curve.
+    With a ``split`` ``(train, held_out)``, the net is trained on ``train``
+    while :class:`KeepBestOnHeldOut` keeps the epoch ``scorer`` rates best,
+    then, with ``retrain``, trained again on every row up to that epoch.
+    Returns a ``Bunch`` of ``net``, ``default_module_args``, ``selection``
+    (the callback, with the curve) and ``selected_net`` (the net trained on
+    ``train``), the last two ``None`` without a split.
     """
-    selection = KeepBestOnHeldOut(scorer, patience=patience)
-    selected = fit(train, callbacks=[("keep_best", selection)])
-    net = fit(None, epochs=selection.best_epoch) if retrain else selected
-    return net, selected, selection
+
+    def fit(rows, **kwargs):
+        return fit_net(params, X[rows], y[rows], data_args, device, seeds, pairs=pairs, **kwargs)
+
+    result = Bunch(net=None, default_module_args=data_args, selection=None, selected_net=None)
+    if split is None:
+        result.net = fit(slice(None))
+        return result
+    patience = None
+    if selection_mode(params["early_stopping"]) is True:
+        patience = params["n_iter_no_change"]
+    result.selection = KeepBestOnHeldOut(scorer, patience=patience)
+    result.selected_net = fit(split[0], callbacks=[("keep_best", result.selection)])
+    result.net = result.selected_net
+    if retrain:
+        result.net = fit(slice(None), epochs=result.selection.best_epoch)
+    return result
 
 
 def train_net(params, X, codes, device, random_state):
@@ -330,8 +346,8 @@ def train_net(params, X, codes, device, random_state):
     seeds = draw_seeds(random_state)
     mode = selection_mode(params["early_stopping"])
     n_classes = int((np.bincount(codes) >= 2).sum())
-    data_args = mlp_data_args(X, n_classes, np.random.RandomState(seeds["split"]))
-    split = None
+    data_args = mlp_data_args(X, n_classes, np.random.RandomState(seeds["scale"]))
+    split = scorer = check = None
     # With many classes, 'auto' trains on all of them: on the Omniglot validation
     # alphabets holding out 10% of 136 or 544 classes cost 0.8 to 2.4 points of
     # 1-shot accuracy for each loss, and no selection saved a network there.
@@ -344,27 +360,26 @@ def train_net(params, X, codes, device, random_state):
                 "early_stopping=True holds out classes, which needs at least four "
                 "classes with two or more samples; use early_stopping='auto' or False."
             )
-
-    def fit(rows, **kwargs):
-        rows = slice(None) if rows is None else rows
-        return fit_net(params, X[rows], codes[rows], data_args, device, seeds, **kwargs)
-
-    result = Bunch(
-        net=None, default_module_args=data_args, selection=None, selected_net=None, check=None
-    )
-    if split is None:
-        result.net = fit(None)
-        return result
-    train, held = split
-    rng = np.random.RandomState(seeds["valid"])
-    episodes = OneShotEpisodes(X[held], codes[held], rng)
-    result.check = OneShotEpisodes(X[held], codes[held], rng)
-    patience = params["n_iter_no_change"] if mode is True else None
+    if split is not None:
+        held = split[1]
+        rng = np.random.RandomState(seeds["valid"])
+        scorer = OneShotEpisodes(X[held], codes[held], rng)
+        check = OneShotEpisodes(X[held], codes[held], rng)
     # With few classes, too many were held out to give them up: train again on
     # every class, with the same schedule, up to the epoch that transferred best.
-    result.net, result.selected_net, result.selection = _keep_best(
-        fit, train, episodes, patience, retrain=n_classes < FEW_CLASSES
+    result = _train_keeping_best(
+        params,
+        X,
+        codes,
+        data_args,
+        device,
+        seeds,
+        split,
+        scorer,
+        retrain=n_classes < FEW_CLASSES,
+        pairs=False,
     )
+    result.check = check
     return result
 
 
@@ -384,9 +399,9 @@ def train_pair_net(params, pairs, same, device, random_state):
     # The classes behind the pairs, as far as same pairs reveal them.
     n_classes = len(np.unique(components[same == 1]))
     samples = pairs.reshape(-1, *pairs.shape[2:])
-    data_args = mlp_data_args(samples, n_classes, np.random.RandomState(seeds["split"]))
+    data_args = mlp_data_args(samples, n_classes, np.random.RandomState(seeds["scale"]))
     mode = selection_mode(params["early_stopping"])
-    split = None
+    split = scorer = held = None
     if mode is not False:
         split = hold_out_pairs(
             components, same, params["validation_fraction"], np.random.RandomState(seeds["split"])
@@ -396,23 +411,11 @@ def train_pair_net(params, pairs, same, device, random_state):
                 "early_stopping=True holds out pairs, but the pairs cannot be split "
                 "so that both parts hold same and different pairs."
             )
-
-    def fit(rows, **kwargs):
-        rows = slice(None) if rows is None else rows
-        return fit_net(
-            params, pairs[rows], same[rows], data_args, device, seeds, pairs=True, **kwargs
-        )
-
-    result = Bunch(
-        net=None, default_module_args=data_args, selection=None, selected_net=None, held_out=None
+    if split is not None:
+        held = split[1]
+        scorer = HeldOutPairAUC(pairs[held], same[held], pair_scores)
+    result = _train_keeping_best(
+        params, pairs, same, data_args, device, seeds, split, scorer, retrain=True, pairs=True
     )
-    if split is None:
-        result.net = fit(None)
-        return result
-    train, result.held_out = split
-    auc = HeldOutPairAUC(pairs[result.held_out], same[result.held_out], pair_scores)
-    patience = params["n_iter_no_change"] if mode is True else None
-    result.net, result.selected_net, result.selection = _keep_best(
-        fit, train, auc, patience, retrain=True
-    )
+    result.held_out = held
     return result

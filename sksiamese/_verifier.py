@@ -86,11 +86,10 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
     calibrator_ : LogisticRegression
         Maps ``decision_function`` to the probability of "same": Platt
         scaling (smoothed targets, no regularisation) fitted on the held-out
-        pairs as scored by the network trained without them, as
-        :class:`~sklearn.calibration.CalibratedClassifierCV` does with
-        ``ensemble=False``; on the training pairs when none were held out
-        (``early_stopping=False``), which makes the probabilities
-        over-confident.
+        pairs (one split, the one that chose the epoch) as scored by the
+        network trained without them; on the training pairs when none were
+        held out (``early_stopping=False``, or pairs that cannot be split),
+        which makes the probabilities over-confident.
     sample_shape_ : tuple of int
         Shape of one sample of a pair.
     n_features_in_ : int
@@ -213,9 +212,8 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
             selection, held = fitted.selection, fitted.held_out
             self.validation_scores_, self.best_epoch_ = selection.scores, selection.best_epoch
             warn_if_untrained_is_best(self, selection.scores, selection.best_epoch, "ROC AUC")
-            # Scores of pairs the net never trained on, as CalibratedClassifierCV
-            # with ensemble=False: the net trained again on every pair is
-            # calibrated by the map fitted on its held-out twin.
+            # Scores of pairs the net never trained on: the net trained again
+            # on every pair is calibrated by the map fitted on its held-out twin.
             calibration = pair_scores(fitted.selected_net, pairs[held]), y[held]
         scores, same = calibration
         self.calibrator_ = platt_scaling(scores, same)

@@ -219,6 +219,8 @@ class PairLoss(nn.Module):
 
     def __init__(self, loss="contrastive", margin=0.5, embedding_dim=64):
         super().__init__()
+        if loss not in ("contrastive", "bce"):
+            raise ValueError(f"loss must be 'contrastive' or 'bce'; got {loss!r}.")
         self.loss = loss
         self.margin = margin
         self.head = KochHead(embedding_dim) if loss == "bce" else None

@@ -13,9 +13,10 @@ from numbers import Integral
 import numpy as np
 from sklearn.base import is_classifier
 from sklearn.metrics import roc_auc_score, roc_curve
-from sklearn.utils import Bunch, _safe_indexing, check_random_state
+from sklearn.utils import Bunch, check_random_state
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d, indexable
 
+from ._compat import _safe_indexing
 from ._episodes import draw_episodes, episode_accuracy, scatter_rows, used_samples
 from ._scoring import negative_euclidean
 

@@ -18,6 +18,7 @@ def fresh_accelerator_state():
     AcceleratorState._reset_state(reset_partial_state=True)
 
 
+@pytest.mark.slow
 def test_accelerated_training_matches_plain_training(small):
     X, y = small
     plain = SiameseEmbedder(max_epochs=2, device="cpu", random_state=0).fit(X, y)

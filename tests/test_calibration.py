@@ -2,12 +2,13 @@
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 
 from sksiamese import OneShotClassifier, SiameseEmbedder, SiameseVerifier, _verifier
-from sksiamese._scoring import fit_temperature, platt_scaling
+from sksiamese._scoring import fit_temperature, leave_one_out_scores, platt_scaling
 from sksiamese._selection import OneShotEpisodes
 from sksiamese.pairs import make_pairs
 
@@ -105,7 +106,17 @@ def test_frozen_embedder_calibrates_on_a_support_of_new_classes(small, digits):
     _, _, Xn, yn = digits
     embedder = SiameseEmbedder(max_epochs=2, random_state=0).fit(X, y)
     support = np.concatenate([np.flatnonzero(yn == c)[:5] for c in np.unique(yn)])
-    clf = OneShotClassifier(embedder=FrozenEstimator(embedder)).fit(Xn[support], yn[support])
+    clf = OneShotClassifier(embedder=FrozenEstimator(embedder), random_state=0)
+    clf.fit(Xn[support], yn[support])
+    # The temperature that calibrates leave-one-out scores of this support set
+    # (every row is eligible; the classifier draws them in this order).
+    classes, codes = np.unique(yn[support], return_inverse=True)
+    embeddings = torch.as_tensor(embedder.transform(Xn[support]))
+    rows = torch.as_tensor(np.random.RandomState(0).choice(len(codes), len(codes), replace=False))
+    scores = leave_one_out_scores(
+        embedder._similarity, embeddings, torch.as_tensor(codes), len(classes), "prototype", rows
+    )
+    assert clf.temperature_ == fit_temperature(scores.numpy(), codes[rows.numpy()])
     assert clf.temperature_ != embedder.temperature_
 
 

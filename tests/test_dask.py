@@ -19,6 +19,7 @@ def search():
     )
 
 
+@pytest.mark.slow
 def test_search_on_a_local_cluster_equals_the_serial_search(small):
     X, y = small
     serial = search().set_params(n_jobs=1).fit(X, y)

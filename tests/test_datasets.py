@@ -80,6 +80,7 @@ def test_background_small1_at_28_pixels(data_home):
     assert "Omniglot" in omniglot.DESCR
 
 
+@pytest.mark.slow
 @needs_data
 def test_full_size_images_and_return_X_y(data_home):
     X, y = fetch_omniglot("background_small2", data_home=data_home, return_X_y=True)

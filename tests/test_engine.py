@@ -6,6 +6,10 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
+from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import cross_val_score
+from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sksiamese import OneShotClassifier, SiameseEmbedder, SiameseVerifier
@@ -153,8 +157,9 @@ def test_embedder_names_its_output_features_for_pandas_output(small):
     assert names.tolist() == [f"siameseembedder{i}" for i in range(6)]
     frame = embedder.set_output(transform="pandas").transform(X)
     assert isinstance(frame, pd.DataFrame) and frame.columns.tolist() == names.tolist()
-    pipeline_names = StandardScaler().set_output(transform="pandas").fit(X).get_feature_names_out()
-    assert len(pipeline_names) == X.shape[1]
+    pipeline = make_pipeline(StandardScaler(), FrozenEstimator(embedder))
+    pipeline.set_output(transform="pandas").fit(X, y)
+    assert pipeline.transform(X).columns.tolist() == names.tolist()
 
 
 def test_fit_leaves_the_users_callbacks_untouched(small):
@@ -167,3 +172,10 @@ def test_fit_leaves_the_users_callbacks_untouched(small):
     ).fit(X, y)
     assert not hasattr(scoring, "best_score_")
     assert embedder.net_.history[:, "zero"] == [0.0, 0.0]
+
+
+def test_a_misspelt_argument_survives_clone_to_be_refused_by_fit(small):
+    X, y = small
+    estimator = clone(SiameseEmbedder(mragin=0.3, max_epochs=1))
+    with pytest.raises(TypeError, match="mragin"):
+        cross_val_score(estimator, X, y, cv=2, error_score="raise")

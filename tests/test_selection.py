@@ -228,6 +228,7 @@ def test_verifier_keeps_the_untrained_network_when_training_only_hurts(digits, m
     np.testing.assert_allclose(verifier.decision_function(pairs), expected, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_learned_metric_is_not_worse_than_the_input_on_new_classes(digits):
     # Five training digits: the regime where a metric learned from scratch
     # compared the five new digits worse than their pixels (47% against 73%).

@@ -1,6 +1,7 @@
 """The usage the product card promises, end to end with scikit-learn tools."""
 
 import numpy as np
+import pytest
 from sklearn.base import clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
@@ -11,6 +12,7 @@ from sklearn.preprocessing import StandardScaler
 from sksiamese import OneShotClassifier, SiameseEmbedder
 
 
+@pytest.mark.slow
 def test_grid_search_over_loss_and_margin(small):
     X, y = small
     grid = GridSearchCV(
