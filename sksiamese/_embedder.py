@@ -347,10 +347,12 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Siamese
         Parameters
         ----------
         pairs : array-like of shape (n_pairs, 2) + sample_shape
+            The pairs.
 
         Returns
         -------
         distances : ndarray of shape (n_pairs,)
+            Distance between the two embeddings of each pair.
         """
         a, b = self._embed_pairs(pairs)
         return (a - b).norm(dim=1).numpy()
@@ -365,10 +367,12 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Siamese
         Parameters
         ----------
         pairs : array-like of shape (n_pairs, 2) + sample_shape
+            The pairs.
 
         Returns
         -------
         scores : ndarray of shape (n_pairs,)
+            Higher means more alike.
         """
         a, b = self._embed_pairs(pairs)
         if self.loss == "bce":
@@ -389,11 +393,14 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Siamese
         Parameters
         ----------
         X : {array-like, sparse matrix} of the shape seen in ``fit``
+            Samples, of classes seen in training or not.
         y : array-like of shape (n_samples,)
+            Their classes.
 
         Returns
         -------
         score : float
+            The share of those samples whose nearest other sample shares their class.
         """
         X = validate_samples(self, X, reset=False)
         codes = np.unique(np.asarray(y), return_inverse=True)[1].reshape(-1)
@@ -423,6 +430,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Siamese
         Parameters
         ----------
         path : str or path-like
+            The weight file.
         """
         check_is_fitted(self)
         save_weights(self, path)
@@ -437,6 +445,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Siamese
         Parameters
         ----------
         path : str or path-like
+            The weight file.
 
         Returns
         -------

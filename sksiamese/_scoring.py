@@ -17,6 +17,8 @@ from sklearn.linear_model import LogisticRegression
 
 CHUNK_ELEMENTS = 2**23
 QUERY_CHUNK = 256
+# Above every class code: the running best class before any is seen.
+_NO_CLASS = torch.iinfo(torch.int64).max
 
 
 def negative_euclidean(A, B):
@@ -79,6 +81,44 @@ def class_scores(similarity, queries, support, support_codes, n_classes, *, quer
             best.scatter_reduce_(1, codes, sims, reduce="amax")
         blocks.append(best)
     return torch.cat(blocks) if blocks else queries.new_empty((0, n_classes))
+
+
+def best_class(similarity, queries, support, support_codes):
+    """The class of each query's most similar support example, and that similarity.
+
+    What ``class_scores(...).max(1)`` and ``.argmax(1)`` give, without the
+    ``(n_queries, n_classes)`` matrix: the best class of a query is the class
+    of its best support example, so a running maximum over blocks of the
+    similarity matrix suffices, and memory does not grow with the number of
+    classes. Ties go to the lowest class code, as ``argmax`` does.
+
+    Returns
+    -------
+    scores : torch.Tensor of shape (n_queries,), float64
+    codes : torch.Tensor of shape (n_queries,), int64
+    """
+    queries, support = queries.double(), support.double()
+    dim = max(1, queries.shape[1])
+    support_step = max(1, CHUNK_ELEMENTS // (QUERY_CHUNK * dim))
+    best_scores, best_codes = [], []
+    for q0 in range(0, len(queries), QUERY_CHUNK):
+        query = queries[q0 : q0 + QUERY_CHUNK]
+        best = query.new_full((len(query),), float("-inf"))
+        code = torch.full((len(query),), _NO_CLASS, dtype=torch.int64)
+        for s0 in range(0, len(support), support_step):
+            sims = similarity(query, support[s0 : s0 + support_step])
+            codes = support_codes[s0 : s0 + support_step]
+            top = sims.max(1).values
+            # The lowest class code among the block's best examples.
+            block_code = torch.where(sims == top[:, None], codes, _NO_CLASS).min(1).values
+            better = (top > best) | ((top == best) & (block_code < code))
+            best = torch.where(better, top, best)
+            code = torch.where(better, block_code, code)
+        best_scores.append(best)
+        best_codes.append(code)
+    if not best_scores:
+        return queries.new_empty(0), torch.empty(0, dtype=torch.int64)
+    return torch.cat(best_scores), torch.cat(best_codes)
 
 
 def class_prototypes(embeddings, codes, n_classes):

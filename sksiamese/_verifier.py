@@ -54,8 +54,9 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
         :class:`SiameseEmbedder` when you have them).
     margin : float, default=0.5
         Margin of the contrastive loss; ignored by ``'bce'``.
-    module, embedding_dim, max_epochs, lr, lr_schedule, optimizer, device, \
-            callbacks, verbose, random_state, **kwargs
+    module, embedding_dim, max_epochs, lr, lr_schedule, optimizer, device
+        As in :class:`SiameseEmbedder`.
+    callbacks, verbose, random_state, **kwargs
         As in :class:`SiameseEmbedder`.
     batch_size : int, default=128
         Pairs per training batch, and per inference batch.
@@ -178,6 +179,7 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
         Returns
         -------
         self : SiameseVerifier
+            The fitted verifier.
         """
         self._check_routed()
         if self.loss == "triplet":
@@ -246,6 +248,7 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
         Returns
         -------
         proba : ndarray of shape (n_pairs, 2)
+            Columns follow ``classes_``: different, same.
         """
         scores = self.decision_function(X)
         return self.calibrator_.predict_proba(scores[:, None])
@@ -261,6 +264,7 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
         Returns
         -------
         y_pred : ndarray of shape (n_pairs,)
+            1 for same, 0 for different.
         """
         scores = self.decision_function(X)
         return self.calibrator_.predict(scores[:, None])

@@ -29,6 +29,7 @@ def distort(images, theta):
     Parameters
     ----------
     images : torch.Tensor of shape (n, H, W) or (n, C, H, W)
+        The images.
     theta : torch.Tensor of shape (n, 2, 3) or (2, 3)
         Affine maps in ``affine_grid``'s normalised coordinates; a single map
         is applied to every image.
@@ -36,6 +37,7 @@ def distort(images, theta):
     Returns
     -------
     distorted : torch.Tensor of the shape of ``images``
+        Each image resampled under its map (bilinear, zeros outside).
     """
     squeeze = images.dim() == 3
     batch = images.unsqueeze(1) if squeeze else images

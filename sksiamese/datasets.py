@@ -67,6 +67,7 @@ def get_data_home(data_home=None):
     Returns
     -------
     data_home : pathlib.Path
+        The folder, created if it did not exist.
     """
     if data_home is None:
         data_home = os.environ.get("SKSIAMESE_DATA", Path("~", "sksiamese_data"))
@@ -228,6 +229,7 @@ def fetch_omniglot(
         ``alphabet``: the alphabet of each image. ``drawer``: which of the 20
         people drew it (1-20). ``DESCR``: a description.
     (data, target) : tuple if ``return_X_y`` is True
+        The images and their ``'Alphabet/characterNN'`` labels.
 
     Examples
     --------

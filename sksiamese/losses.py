@@ -26,10 +26,12 @@ def pairwise_distances(embeddings):
     Parameters
     ----------
     embeddings : torch.Tensor of shape (n_samples, n_dims)
+        A batch of embeddings.
 
     Returns
     -------
     distances : torch.Tensor of shape (n_samples, n_samples)
+        Euclidean distance of every pair of rows.
     """
     squared_norms = embeddings.pow(2).sum(1)
     gram = embeddings @ embeddings.T

@@ -177,6 +177,7 @@ def equal_error_rate(y_true, y_score):
     Returns
     -------
     eer : float
+        The error rate where false accepts and false rejects are equal.
     """
     false_accept, true_accept, _ = roc_curve(y_true, y_score)
     false_reject = 1 - true_accept
@@ -209,6 +210,7 @@ def verification_metrics(estimator, pairs, y_same):
         Pairs are scored by ``pair_score`` (the embedder's, for a classifier)
         or, for a verifier, ``decision_function``.
     pairs : array-like of shape (n_pairs, 2) + sample_shape
+        The pairs to score.
     y_same : array-like of shape (n_pairs,)
         1 where the two samples share a class, else 0.
 
@@ -236,6 +238,7 @@ def rejection_threshold(classifier, X, *, false_reject_rate=0.05):
     Parameters
     ----------
     classifier : fitted OneShotClassifier
+        The classifier whose enrolled classes the queries belong to.
     X : array-like of shape (n_samples, ...)
         Held-out samples of the enrolled classes (not the support set, whose
         similarity to itself is too high to calibrate on).
@@ -245,6 +248,7 @@ def rejection_threshold(classifier, X, *, false_reject_rate=0.05):
     Returns
     -------
     threshold : float
+        The value for ``reject_below``.
     """
     if not 0 <= false_reject_rate < 1:
         raise ValueError(f"false_reject_rate must be in [0, 1); got {false_reject_rate!r}.")

@@ -28,6 +28,7 @@ def make_pairs(X, y, n_pairs, *, random_state=None):
     Returns
     -------
     pairs : ndarray of shape (n_pairs, 2) + sample_shape
+        The two samples of each pair.
     y_same : ndarray of shape (n_pairs,)
         1 for a pair of one class, 0 otherwise.
 

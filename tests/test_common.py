@@ -32,3 +32,36 @@ def test_every_parameter_is_documented_and_validated(Estimator):
     }
     assert signature == documented
     assert signature == set(Estimator._parameter_constraints)
+
+
+def public_api():
+    """Dotted names of every public class, function and method of sksiamese."""
+    import sksiamese
+    from sksiamese import augmentation, datasets, losses, metrics, modules, pairs
+
+    names = []
+    for module in (augmentation, datasets, losses, metrics, modules, pairs):
+        names += [f"{module.__name__}.{name}" for name in module.__all__]
+    for name in ("OneShotClassifier", "SiameseEmbedder", "SiameseVerifier"):
+        cls = getattr(sksiamese, name)
+        names.append(f"sksiamese.{name}")
+        names += [
+            f"sksiamese.{name}.{method}"
+            for method, value in vars(cls).items()
+            if not method.startswith("_") and callable(value)
+        ]
+    return names
+
+
+# Structure and descriptions: every parameter and return value documented,
+# nothing documented that does not exist, a one-line summary. (Not the order:
+# the verifier documents the parameters it shares with the embedder together.)
+NUMPYDOC_CHECKS = {"GL08", "SS01", "PR01", "PR02", "PR07", "RT03"}
+
+
+@pytest.mark.parametrize("name", public_api())
+def test_public_docstrings_pass_numpydoc_validation(name):
+    from numpydoc.validate import validate
+
+    errors = [f"{code}: {message}" for code, message in validate(name)["errors"]]
+    assert [error for error in errors if error[:4] in NUMPYDOC_CHECKS] == []
