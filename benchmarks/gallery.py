@@ -7,8 +7,10 @@ query's best class (bounded memory); beside it, in the same run, the dense
 path of ``decision_function`` (a float64 ``(n_queries, n_classes)`` matrix),
 which is what ``predict`` computed before, timed where it fits in memory.
 
-Each measurement runs in a fresh process, so its peak resident memory
-(``ru_maxrss``) is its own.
+Each measurement runs in a fresh process. Its memory is the peak resident
+memory (``ru_maxrss``, a high-water mark) the whole child adds after its data
+is made: training the embedder, enrolling and the call together, an upper
+bound on what the call adds.
 
 Run: ``python benchmarks/gallery.py [--sizes 10000 100000]``
 """
@@ -34,11 +36,11 @@ def measure(n_classes, method):
     """Run in a child process: time and memory growth of one call."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(2_000, DIM)).astype(np.float32)
-    embedder = SiameseEmbedder(max_epochs=1, random_state=0).fit(X, np.arange(2_000) % 100)
     support = rng.normal(size=(n_classes, DIM)).astype(np.float32)
     queries = rng.normal(size=(N_QUERIES, DIM)).astype(np.float32)
-    clf = OneShotClassifier(embedder=FrozenEstimator(embedder)).fit(support, np.arange(n_classes))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    embedder = SiameseEmbedder(max_epochs=1, random_state=0).fit(X, np.arange(2_000) % 100)
+    clf = OneShotClassifier(embedder=FrozenEstimator(embedder)).fit(support, np.arange(n_classes))
     start = time.perf_counter()
     getattr(clf, method)(queries)
     seconds = time.perf_counter() - start

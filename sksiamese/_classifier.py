@@ -26,6 +26,7 @@ from ._scoring import (
     class_scores,
     fit_temperature,
     leave_one_out_scores,
+    nearest_examples,
     negative_euclidean,
 )
 
@@ -296,6 +297,65 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         )
         return scores.numpy().astype(np.float64)
 
+    def _best_class(self, X):
+        """Each query's best class code and its score, in memory bounded whatever the classes."""
+        X = self._validate_input(X, reset=False)
+        best, codes = best_class(
+            self._similarity,
+            self._embed(X),
+            torch.from_numpy(self.support_embeddings_),
+            torch.from_numpy(self.support_classes_),
+        )
+        return best.numpy(), codes.numpy()
+
+    def kneighbors(self, X=None, n_neighbors=5, return_distance=True):
+        """The enrolled rows most similar to each query, as scikit-learn's neighbours.
+
+        The rows are those of ``support_embeddings_``: every support example
+        with ``aggregation='nearest'``, one prototype per class with
+        ``'prototype'``; ``support_classes_[indices]`` gives their classes.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of the shape seen in ``fit``, default=None
+            The queries. ``None`` queries the enrolled rows themselves, each
+            left out of its own neighbours, as scikit-learn does.
+        n_neighbors : int, default=5
+            Neighbours of each query; at most the number of enrolled rows
+            (one fewer with ``X=None``).
+        return_distance : bool, default=True
+            Whether to return the distances too.
+
+        Returns
+        -------
+        distances : ndarray of shape (n_queries, n_neighbors)
+            Minus the similarity: the Euclidean distance of the embeddings,
+            or minus the Koch head's logit for ``loss='bce'``; ascending.
+            Only with ``return_distance=True``.
+        indices : ndarray of shape (n_queries, n_neighbors)
+            Rows of ``support_embeddings_``, nearest first (ties in row order).
+        """
+        check_is_fitted(self)
+        support = torch.from_numpy(self.support_embeddings_)
+        if X is None:
+            queries, own = support, torch.arange(len(support))
+        else:
+            queries, own = self._embed(self._validate_input(X, reset=False)), None
+        available = len(support) - (own is not None)
+        if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, Integral):
+            raise TypeError(f"n_neighbors must be an int; got {n_neighbors!r}.")
+        if not 1 <= n_neighbors <= available:
+            raise ValueError(
+                f"n_neighbors must be an int from 1 to {available} (the enrolled rows"
+                f"{' other than the query' if own is not None else ''}); got {n_neighbors!r}."
+            )
+        similarities, indices = nearest_examples(
+            self._similarity, queries, support, n_neighbors, query_index=own
+        )
+        if not return_distance:
+            return indices.numpy()
+        return -similarities.numpy(), indices.numpy()
+
     def decision_function(self, X):
         """Similarity of each query to each class.
 
@@ -353,15 +413,8 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         query-by-support similarities, so memory does not grow with the
         number of classes (an identity gallery enrols one class per example).
         """
-        X = self._validate_input(X, reset=False)
-        # The best class only: memory bounded whatever the number of classes.
-        best, codes = best_class(
-            self._similarity,
-            self._embed(X),
-            torch.from_numpy(self.support_embeddings_),
-            torch.from_numpy(self.support_classes_),
-        )
-        predicted = self.classes_[codes.numpy()]
+        best, codes = self._best_class(X)
+        predicted = self.classes_[codes]
         if self.reject_below is None:
             return predicted
         if self.unknown_label in self.classes_.tolist():
@@ -369,7 +422,7 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
                 f"unknown_label={self.unknown_label!r} is one of the classes; choose "
                 "a label for rejected queries that no class uses."
             )
-        rejected = best.numpy() < self.reject_below
+        rejected = best < self.reject_below
         unknown = np.asarray(self.unknown_label)
         numeric = (unknown.dtype.kind in "iu", predicted.dtype.kind in "iuf")
         # A label of another kind than the classes (a string among ints) needs objects.

@@ -107,7 +107,7 @@ def best_class(similarity, queries, support, support_codes):
         code = torch.full((len(query),), _NO_CLASS, dtype=torch.int64)
         for s0 in range(0, len(support), support_step):
             sims = similarity(query, support[s0 : s0 + support_step])
-            codes = support_codes[s0 : s0 + support_step]
+            codes = support_codes[s0 : s0 + support_step].long()
             top = sims.max(1).values
             # The lowest class code among the block's best examples.
             block_code = torch.where(sims == top[:, None], codes, _NO_CLASS).min(1).values
@@ -119,6 +119,46 @@ def best_class(similarity, queries, support, support_codes):
     if not best_scores:
         return queries.new_empty(0), torch.empty(0, dtype=torch.int64)
     return torch.cat(best_scores), torch.cat(best_codes)
+
+
+def nearest_examples(similarity, queries, support, n_neighbors, *, query_index=None):
+    """The ``n_neighbors`` most similar support rows of each query, most similar first.
+
+    Blocks of the query-by-support similarities of at most ``CHUNK_ELEMENTS``
+    numbers are merged into a running top ``n_neighbors``, so memory grows with
+    ``n_neighbors``, not with the support set. Ties keep support order.
+    ``query_index`` (the position of each query in ``support``) leaves each
+    query out of its own neighbours.
+
+    Returns
+    -------
+    similarities : torch.Tensor of shape (n_queries, n_neighbors), float64
+    indices : torch.Tensor of shape (n_queries, n_neighbors), int64
+    """
+    queries, support = queries.double(), support.double()
+    support_step = max(1, CHUNK_ELEMENTS // (QUERY_CHUNK * max(1, queries.shape[1])))
+    top_sims, top_rows = [], []
+    for q0 in range(0, len(queries), QUERY_CHUNK):
+        query = queries[q0 : q0 + QUERY_CHUNK]
+        sims = query.new_empty((len(query), 0))
+        rows = torch.empty((len(query), 0), dtype=torch.int64)
+        for s0 in range(0, len(support), support_step):
+            block = similarity(query, support[s0 : s0 + support_step])
+            columns = torch.arange(s0, s0 + block.shape[1]).expand(len(query), -1)
+            if query_index is not None:
+                # Last of all: the similarities are finite, and n_neighbors is
+                # below the number of other rows.
+                own = query_index[q0 : q0 + QUERY_CHUNK, None] == columns
+                block = block.masked_fill(own, float("-inf"))
+            # Earlier candidates first: the stable sort keeps ties in support order.
+            sims, rows = torch.cat([sims, block], 1), torch.cat([rows, columns], 1)
+            keep = torch.sort(sims, dim=1, descending=True, stable=True).indices[:, :n_neighbors]
+            sims, rows = sims.gather(1, keep), rows.gather(1, keep)
+        top_sims.append(sims)
+        top_rows.append(rows)
+    if not top_sims:
+        return queries.new_empty((0, n_neighbors)), torch.empty((0, n_neighbors)).long()
+    return torch.cat(top_sims), torch.cat(top_rows)
 
 
 def class_prototypes(embeddings, codes, n_classes):

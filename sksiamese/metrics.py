@@ -1,4 +1,4 @@
-"""Evaluation of similarity models: N-way K-shot episodes, verification, calibration.
+"""Evaluation of similarity models: N-way K-shot episodes, retrieval, verification, calibration.
 
 One-shot learning is judged on classes the model never saw. An episode draws
 ``n_way`` such classes, enrols ``k_shot`` examples of each as
@@ -18,14 +18,17 @@ from sklearn.utils.validation import check_array, check_consistent_length, colum
 
 from ._compat import _safe_indexing
 from ._episodes import draw_episodes, episode_accuracy, scatter_rows, used_samples
+from ._retrieval import retrieval_scores
 from ._scoring import negative_euclidean
 
 __all__ = [
     "equal_error_rate",
     "expected_calibration_error",
     "make_one_shot_scorer",
+    "make_retrieval_scorer",
     "one_shot_accuracy",
     "rejection_threshold",
+    "retrieval_metrics",
     "verification_metrics",
 ]
 
@@ -160,6 +163,97 @@ def make_one_shot_scorer(*, n_way=5, k_shot=1, n_queries=5, n_episodes=50, rando
     return one_shot_scorer
 
 
+RETRIEVAL_METRICS = ("precision_at_1", "r_precision", "map_at_r", "recall_at_k")
+
+
+def retrieval_metrics(estimator, X, y, *, k=10):
+    """Leave-one-out retrieval quality of the estimator's embeddings.
+
+    Each sample whose class has another sample queries all the others, ranked
+    by the similarity the estimator predicts with (minus the Euclidean
+    distance of the embeddings, or the Koch head's logit for ``loss='bce'``;
+    ties in sample order). The
+    classes need not be those of training: measured on classes the estimator
+    never saw, this is how well the embedding retrieves new classes, as
+    face and product search use it. The definitions follow Musgrave et al.
+    (2020) and pytorch-metric-learning's ``AccuracyCalculator``.
+
+    Parameters
+    ----------
+    estimator : fitted SiameseEmbedder, OneShotClassifier or transformer
+        Its embedding; a ``FunctionTransformer()`` scores precomputed
+        embeddings.
+    X : {array-like, sparse matrix} of shape (n_samples, ...)
+        The samples.
+    y : array-like of shape (n_samples,)
+        Their classes.
+    k : int, default=10
+        Depth of ``recall_at_k``.
+
+    Returns
+    -------
+    result : Bunch
+        Means over the queries. ``precision_at_1``: the nearest other sample
+        shares the class. ``r_precision``: the share of the query's class
+        among its ``R`` nearest, ``R`` being the number of other samples of
+        its class. ``map_at_r``: mean average precision at ``R``, which also
+        rewards ranking them first. ``recall_at_k``: one of the ``k`` nearest
+        shares the class.
+
+    References
+    ----------
+    .. [1] K. Musgrave, S. Belongie and S.-N. Lim, "A Metric Learning Reality
+       Check", ECCV, 2020.
+
+    Examples
+    --------
+    >>> from sklearn.preprocessing import FunctionTransformer
+    >>> from sksiamese.metrics import retrieval_metrics
+    >>> X, y = [[0.0], [0.1], [1.0], [1.2]], [0, 0, 1, 1]
+    >>> retrieval_metrics(FunctionTransformer().fit(X), X, y, k=1).map_at_r
+    1.0
+    """
+    if not isinstance(k, Integral) or isinstance(k, bool) or k < 1:
+        raise ValueError(f"k must be a positive int; got {k!r}.")
+    X, y = indexable(X, y)
+    y = column_or_1d(y)
+    check_consistent_length(X, y)
+    embedder, _ = _embedding_of(estimator)
+    codes = np.unique(y, return_inverse=True)[1].reshape(-1)
+    similarity = getattr(embedder, "_similarity", negative_euclidean)
+    return Bunch(**retrieval_scores(similarity, _embed(estimator, embedder, X), codes, k))
+
+
+def make_retrieval_scorer(metric="map_at_r", *, k=10):
+    """A scorer of one retrieval metric, for ``GridSearchCV(scoring=...)``.
+
+    Use it with class-disjoint splits (``GroupKFold`` with ``groups=y``), so
+    that every test fold retrieves classes the fitted estimator never saw.
+
+    Parameters
+    ----------
+    metric : {'precision_at_1', 'r_precision', 'map_at_r', 'recall_at_k'}, \
+            default='map_at_r'
+        Which of :func:`retrieval_metrics`' results to score by.
+    k : int, default=10
+        Depth of ``recall_at_k``.
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y)`` returns the metric; higher is better.
+    """
+    if not isinstance(k, Integral) or isinstance(k, bool) or k < 1:
+        raise ValueError(f"k must be a positive int; got {k!r}.")
+    if metric not in RETRIEVAL_METRICS:
+        raise ValueError(f"metric must be one of {RETRIEVAL_METRICS}; got {metric!r}.")
+
+    def retrieval_scorer(estimator, X, y):
+        return retrieval_metrics(estimator, X, y, k=k)[metric]
+
+    return retrieval_scorer
+
+
 def equal_error_rate(y_true, y_score):
     """Equal error rate of a verification score.
 
@@ -252,7 +346,7 @@ def rejection_threshold(classifier, X, *, false_reject_rate=0.05):
     """
     if not 0 <= false_reject_rate < 1:
         raise ValueError(f"false_reject_rate must be in [0, 1); got {false_reject_rate!r}.")
-    best = classifier._class_scores(X).max(1)
+    best, _ = classifier._best_class(X)
     return float(np.quantile(best, false_reject_rate))
 
 

@@ -3,6 +3,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.datasets import make_blobs
 from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn.preprocessing import FunctionTransformer
@@ -13,7 +14,9 @@ from sksiamese.metrics import (
     equal_error_rate,
     expected_calibration_error,
     make_one_shot_scorer,
+    make_retrieval_scorer,
     one_shot_accuracy,
+    retrieval_metrics,
 )
 
 
@@ -227,3 +230,107 @@ def test_perfectly_calibrated_probabilities_give_zero():
 def test_ece_bad_input(y_true, y_prob, kwargs, match):
     with pytest.raises(ValueError, match=match):
         expected_calibration_error(y_true, y_prob, **kwargs)
+
+
+def identity_on(X):
+    """A fitted transformer that leaves precomputed embeddings as they are."""
+    return FunctionTransformer().fit(X)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_retrieval_metrics_agree_with_pytorch_metric_learning(seed):
+    pytest.importorskip("pytorch_metric_learning")
+    from pytorch_metric_learning.distances import LpDistance
+    from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
+    from pytorch_metric_learning.utils.inference import CustomKNN
+
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 12, size=300)
+    y[:24] = np.repeat(np.arange(12), 2)  # every class has two or more samples
+    X = rng.normal(size=(300, 6)) + 0.8 * rng.normal(size=(12, 6))[y]
+    ours = retrieval_metrics(identity_on(X), X, y, k=1)
+    calculator = AccuracyCalculator(
+        include=("precision_at_1", "r_precision", "mean_average_precision_at_r"),
+        knn_func=CustomKNN(LpDistance(normalize_embeddings=False)),
+    )
+    embeddings = torch.as_tensor(X, dtype=torch.float64)
+    theirs = calculator.get_accuracy(
+        embeddings, torch.as_tensor(y), embeddings, torch.as_tensor(y), ref_includes_query=True
+    )
+    assert ours.precision_at_1 == pytest.approx(theirs["precision_at_1"], abs=1e-6)
+    assert ours.r_precision == pytest.approx(theirs["r_precision"], abs=1e-6)
+    assert ours.map_at_r == pytest.approx(theirs["mean_average_precision_at_r"], abs=1e-6)
+    # recall@1 is precision@1 by definition.
+    assert ours.recall_at_k == ours.precision_at_1
+
+
+def test_retrieval_metrics_of_a_hand_worked_case():
+    # Points on a line; classes a (0, 1, 5), b (2, 3) and c (9, a singleton).
+    X = np.array([[0.0], [1.0], [5.0], [2.0], [3.0], [9.0]])
+    y = np.array(["a", "a", "a", "b", "b", "c"])
+    result = retrieval_metrics(identity_on(X), X, y, k=2)
+    # Neighbours by value, nearest first; ties go to the earlier sample, and
+    # the singleton c queries nothing:
+    # 0.0: 1(a) 2(b) 3(b) 5(a)        R=2 -> hits at ranks 1, 4
+    # 1.0: 0(a) 2(b) 3(b) 5(a)        R=2 -> ranks 1, 4  (0.0 and 2.0 tie)
+    # 5.0: 3(b) 2(b) 1(a) 9(c) 0(a)   R=2 -> ranks 3, 5  (1.0 and 9.0 tie)
+    # 2.0: 1(a) 3(b) ...              R=1 -> rank 2      (1.0 and 3.0 tie)
+    # 3.0: 2(b) ...                   R=1 -> rank 1
+    assert result.precision_at_1 == pytest.approx(3 / 5)
+    # Hits within the first R: 1/2, 1/2, 0/2, 0/1, 1/1.
+    assert result.r_precision == pytest.approx((0.5 + 0.5 + 0 + 0 + 1) / 5)
+    # Average precision at R, (1/R) * sum of precision at each hit within R.
+    assert result.map_at_r == pytest.approx((0.5 + 0.5 + 0 + 0 + 1) / 5)
+    # A same-class sample within the 2 nearest: yes, yes, no, yes, yes.
+    assert result.recall_at_k == pytest.approx(4 / 5)
+
+
+def test_map_at_r_rewards_ranking_the_class_first():
+    # a: 0.0, 1.0, 3.0; b: 0.5, 3.6. Nearest first:
+    # 0.0: 0.5(b) 1.0(a) 3.0(a)    R=2 -> R-precision 1/2, AP@R (1/2)(1/2) = 1/4
+    # 0.5: 0.0(a) 1.0(a) ...       R=1 -> 0, 0              (0.0 and 1.0 tie)
+    # 1.0: 0.5(b) 0.0(a) 3.0(a)    R=2 -> 1/2, 1/4
+    # 3.0: 3.6(b) 1.0(a) 0.5(b)    R=2 -> 1/2, 1/4
+    # 3.6: 3.0(a) 1.0(a) 0.5(b)    R=1 -> 0, 0
+    X = np.array([[0.0], [0.5], [1.0], [3.0], [3.6]])
+    y = np.array(["a", "b", "a", "a", "b"])
+    result = retrieval_metrics(identity_on(X), X, y, k=2)
+    assert result.precision_at_1 == 0.0
+    assert result.r_precision == pytest.approx(1.5 / 5)
+    assert result.map_at_r == pytest.approx(0.75 / 5)
+    assert result.recall_at_k == pytest.approx(3 / 5)  # all but the two b queries
+
+
+def test_retrieval_in_many_blocks_equals_one_block(monkeypatch):
+    from sksiamese import _retrieval, _scoring
+
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 9, size=120)
+    X = rng.normal(size=(120, 3)) + rng.normal(size=(9, 3))[y]
+    whole = retrieval_metrics(identity_on(X), X, y, k=5)
+    monkeypatch.setattr(_retrieval, "QUERY_BLOCK", 11)
+    monkeypatch.setattr(_scoring, "QUERY_CHUNK", 4)
+    monkeypatch.setattr(_scoring, "CHUNK_ELEMENTS", 4 * 3 * 7)
+    assert retrieval_metrics(identity_on(X), X, y, k=5) == whole
+
+
+@pytest.mark.parametrize("loss", ["contrastive", "bce"])
+def test_precision_at_1_is_the_embedders_own_score(loss):
+    X, y = make_blobs(n_samples=120, centers=8, n_features=6, cluster_std=3.0, random_state=0)
+    X = X.astype(np.float32)
+    embedder = SiameseEmbedder(loss=loss, max_epochs=2, random_state=0).fit(X[:60], y[:60])
+    result = retrieval_metrics(embedder, X[60:], y[60:])
+    assert result.precision_at_1 == pytest.approx(embedder.score(X[60:], y[60:]))
+
+
+def test_retrieval_scorer_ranks_a_better_embedding_higher():
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(10), 5)
+    X = rng.normal(size=(50, 4)) + 3 * rng.normal(size=(10, 4))[y]
+    scorer = make_retrieval_scorer("map_at_r")
+    noise = FunctionTransformer(lambda Z: rng.normal(size=Z.shape)).fit(X)
+    assert scorer(identity_on(X), X, y) > 0.8 > scorer(noise, X, y)
+    with pytest.raises(ValueError, match="metric must be one of"):
+        make_retrieval_scorer("map")
+    with pytest.raises(ValueError, match="k must be a positive int"):
+        make_retrieval_scorer("recall_at_k", k=0)
