@@ -37,10 +37,10 @@ def test_every_parameter_is_documented_and_validated(Estimator):
 def public_api():
     """Dotted names of every public class, function and method of sksiamese."""
     import sksiamese
-    from sksiamese import augmentation, datasets, losses, metrics, modules, pairs
+    from sksiamese import augmentation, datasets, losses, metrics, modules, pairs, parallel
 
     names = []
-    for module in (augmentation, datasets, losses, metrics, modules, pairs):
+    for module in (augmentation, datasets, losses, metrics, modules, pairs, parallel):
         names += [f"{module.__name__}.{name}" for name in module.__all__]
     for name in ("OneShotClassifier", "SiameseEmbedder", "SiameseVerifier"):
         cls = getattr(sksiamese, name)

@@ -1,11 +1,13 @@
-"""A grid search over loss and margin on a Dask cluster, through joblib."""
+"""Dask clusters: a grid search through joblib, and inference block by block."""
 
 import numpy as np
 import pytest
 from joblib import parallel_backend
+from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
-from sksiamese import OneShotClassifier
+from sksiamese import OneShotClassifier, SiameseEmbedder
+from sksiamese.parallel import predict_blocks, transform_blocks
 
 distributed = pytest.importorskip("distributed")
 
@@ -36,3 +38,33 @@ def test_search_on_a_local_cluster_equals_the_serial_search(small):
         on_dask.cv_results_["mean_test_score"], serial.cv_results_["mean_test_score"]
     )
     assert on_dask.best_params_ == serial.best_params_
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape", [(64,), (8, 8)])
+def test_inference_on_a_local_cluster_equals_the_single_process_run(digits, shape):
+    da = pytest.importorskip("dask.array")
+    X, y, Xn, yn = digits
+    embedder = SiameseEmbedder(max_epochs=2, random_state=0).fit(X.reshape(-1, *shape), y)
+    support = np.concatenate([np.flatnonzero(yn == c)[:3] for c in np.unique(yn)])
+    clf = OneShotClassifier(embedder=FrozenEstimator(embedder)).fit(
+        Xn[support].reshape(-1, *shape), yn[support]
+    )
+    queries = Xn.reshape(-1, *shape)
+    # Uneven blocks of rows: a sample's result must not depend on its block.
+    blocks = da.from_array(queries, chunks=(333, *shape))
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
+        embeddings = transform_blocks(embedder, blocks).compute()
+        predictions = predict_blocks(clf, blocks).compute()
+    if len(shape) == 1:
+        np.testing.assert_array_equal(embeddings, embedder.transform(queries))
+    else:
+        # Convolution kernels are chosen by the batch's shape: the last float32
+        # bit of an image's embedding may depend on its block.
+        np.testing.assert_allclose(embeddings, embedder.transform(queries), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(predictions, clf.predict(queries))
