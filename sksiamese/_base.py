@@ -6,6 +6,7 @@ directly) and hands them to the embedder it trains.
 """
 
 import inspect
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -259,7 +260,11 @@ def validate_samples(estimator, X, y="no_validation", *, reset):
 def encode_labels(y):
     """``(classes, codes)`` of classification labels, with a clear error for mixed kinds."""
     try:
-        check_classification_targets(y)
+        with warnings.catch_warnings():
+            # A one-shot support set has one sample per class by design, which
+            # scikit-learn takes for a sign of regression targets.
+            warnings.filterwarnings("ignore", "The number of unique classes is greater than 50%")
+            check_classification_targets(y)
         classes, codes = np.unique(y, return_inverse=True)
     except TypeError as error:  # labels of kinds that do not sort together
         kinds = sorted({type(label).__name__ for label in np.asarray(y, dtype=object)})

@@ -1,12 +1,15 @@
 """Bad input gets a clear error from our validation, not one from inside torch;
 other containers of good input (pandas) give what arrays give."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
 import torch
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.frozen import FrozenEstimator
 
 from sksiamese import OneShotClassifier, SiameseEmbedder, SiameseVerifier
 
@@ -224,3 +227,14 @@ def test_sparse_pairs_are_refused(small):
     verifier.fit(pairs, same)
     with pytest.raises(TypeError, match=message):
         verifier.decision_function(sparse)
+
+
+def test_a_one_shot_support_set_raises_no_regression_warning(small):
+    X, y = small
+    embedder = SiameseEmbedder(max_epochs=1, random_state=0).fit(X, y)
+    # 30 classes of one example: scikit-learn warns about regression targets
+    # for more than 20 samples of mostly distinct labels.
+    support = np.arange(30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        OneShotClassifier(embedder=FrozenEstimator(embedder)).fit(X[support], support)
