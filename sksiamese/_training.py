@@ -301,6 +301,12 @@ def fit_net(params, X, y, data_args, device, seeds, *, pairs=False, callbacks=()
     return net
 
 
+def _require_split(split, mode, why):
+    """Refuse ``early_stopping=True`` when nothing could be held out."""
+    if split is None and mode is True:
+        raise ValueError(f"early_stopping=True {why}")
+
+
 def _train_keeping_best(params, X, y, data_args, device, seeds, split, scorer, *, retrain, pairs):
     """The net of one fit: trained on every row, or selected on held-out rows.
 
@@ -355,11 +361,12 @@ def train_net(params, X, codes, device, random_state):
         split = hold_out_classes(
             codes, params["validation_fraction"], np.random.RandomState(seeds["split"])
         )
-        if split is None and mode is True:
-            raise ValueError(
-                "early_stopping=True holds out classes, which needs at least four "
-                "classes with two or more samples; use early_stopping='auto' or False."
-            )
+        _require_split(
+            split,
+            mode,
+            "holds out classes, which needs at least four classes with two or more "
+            "samples; use early_stopping='auto' or False.",
+        )
     if split is not None:
         held = split[1]
         rng = np.random.RandomState(seeds["valid"])
@@ -406,11 +413,12 @@ def train_pair_net(params, pairs, same, device, random_state):
         split = hold_out_pairs(
             components, same, params["validation_fraction"], np.random.RandomState(seeds["split"])
         )
-        if split is None and mode is True:
-            raise ValueError(
-                "early_stopping=True holds out pairs, but the pairs cannot be split "
-                "so that both parts hold same and different pairs."
-            )
+        _require_split(
+            split,
+            mode,
+            "holds out pairs, but the pairs cannot be split so that both parts "
+            "hold same and different pairs.",
+        )
     if split is not None:
         held = split[1]
         scorer = HeldOutPairAUC(pairs[held], same[held], pair_scores)

@@ -38,8 +38,8 @@ def test_platt_scaling_is_platts_sigmoid_as_scikit_learn_fits_it():
     theirs.fit(scores[:, None], same)
     grid = np.linspace(-3, 4, 50)[:, None]
     np.testing.assert_allclose(
-        ours.predict_proba(grid)[:, 1], theirs.predict_proba(grid)[:, 1], atol=2e-3
-    )
+        ours.predict_proba(grid)[:, 1], theirs.predict_proba(grid)[:, 1], atol=1e-4
+    )  # two optimisers of one objective: 3.2e-5 apart here
 
 
 def test_platt_scaling_stays_finite_when_scores_separate_the_pairs():
