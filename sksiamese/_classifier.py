@@ -18,8 +18,10 @@ from ._base import (
     validate_samples,
     with_shared_parameters_doc,
 )
-from ._compat import StrOptions, _fit_context
+from ._compat import StrOptions, _fit_context, validate_params
 from ._embedder import SiameseEmbedder
+from ._index import EXACT, build_index, index_from_bytes, index_to_bytes, search
+from ._persistence import CLASSIFIER_FORMAT, embedder_state, read_state
 from ._scoring import (
     best_class,
     class_prototypes,
@@ -31,6 +33,29 @@ from ._scoring import (
 )
 
 _CALIBRATION_ROWS = 2048
+
+
+def _inner_embedder(embedder):
+    """The estimator inside a ``FrozenEstimator``, or ``embedder`` itself."""
+    return embedder.estimator if isinstance(embedder, FrozenEstimator) else embedder
+
+
+def _compared_by_distance(embedder):
+    """Whether the embedder's similarity is minus the Euclidean distance (not a Koch head)."""
+    embedder = _inner_embedder(embedder)
+    return not (isinstance(embedder, SiameseEmbedder) and embedder.loss == "bce")
+
+
+def _search_leaving_out(index, queries, n_neighbors, own):
+    """The index's ``n_neighbors`` nearest rows of each query, its ``own`` row left out."""
+    if own is None:
+        return search(index, queries.numpy(), n_neighbors)
+    distances, rows = search(index, queries.numpy(), n_neighbors + 1)
+    # Drop the query's own row, or its farthest neighbour where the index missed it.
+    drop = rows == own.numpy()[:, None]
+    drop[:, -1] |= ~drop.any(1)
+    shape = (len(rows), n_neighbors)
+    return distances[~drop].reshape(shape), rows[~drop].reshape(shape)
 
 
 @with_shared_parameters_doc
@@ -66,6 +91,27 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         rejects.
     unknown_label : int or str, default=-1
         Label predicted for rejected queries; must not be one of the classes.
+    index : str, default='exact'
+        How ``predict``, ``score``, rejection and ``kneighbors`` search the
+        enrolled rows. ``'exact'`` compares each query with every row, in
+        bounded memory and time linear in the gallery. Any other string is a
+        `faiss <https://github.com/facebookresearch/faiss>`_ ``index_factory``
+        description, built at ``fit`` over ``support_embeddings_``:
+        ``'HNSW32'`` (a graph: fast, near-exact, no training), ``'IVF4096,Flat'``
+        (inverted lists trained by k-means at ``fit``; set ``nprobe`` in
+        ``index_params``), ``'Flat'`` (exact, in float32). It searches by
+        Euclidean distance, so it needs an embedder compared by distance (not
+        ``loss='bce'``, whose learned head faiss cannot index). For galleries
+        of about a million rows and more; ``docs/benchmarks.md`` measures
+        build time, queries per second, recall and memory. Needs ``pip
+        install sksiamese[faiss]``; without faiss, ``fit`` warns and searches
+        exactly. ``decision_function`` and ``predict_proba`` always score
+        every class exactly.
+    index_params : str or None, default=None
+        The faiss index's search-time parameters, as
+        ``faiss.ParameterSpace().set_index_parameters`` reads them:
+        ``'nprobe=16'`` for IVF, ``'efSearch=128'`` for HNSW. More probes
+        find more of the exact neighbours, more slowly.
     {shared}
 
     Attributes
@@ -79,6 +125,10 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         Enrolled embeddings: one prototype per class, or every example.
     support_classes_ : ndarray of shape (n_support,)
         Index into ``classes_`` of each row of ``support_embeddings_``.
+    index_ : faiss.Index or None
+        The faiss index over ``support_embeddings_``; ``None`` for the exact
+        search (``index='exact'``, or faiss missing). Pickling stores it as
+        faiss's serialised bytes.
     temperature_ : float
         Divides the similarities before the softmax of ``predict_proba``.
         When the embedder is trained in this ``fit``, the support set is its
@@ -134,6 +184,8 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         "aggregation": [StrOptions({"prototype", "nearest"})],
         "reject_below": [None, Real],
         "unknown_label": [Integral, str],
+        "index": [str],
+        "index_params": [None, str],
     }
 
     def __init__(
@@ -143,6 +195,8 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         aggregation="prototype",
         reject_below=None,
         unknown_label=-1,
+        index="exact",
+        index_params=None,
         loss="contrastive",
         margin=0.5,
         mining="batch_hard",
@@ -171,6 +225,8 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         self.aggregation = aggregation
         self.reject_below = reject_below
         self.unknown_label = unknown_label
+        self.index = index
+        self.index_params = index_params
         self.loss = loss
         self.margin = margin
         self.mining = mining
@@ -222,6 +278,12 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         embedder = self.embedder
         if embedder is None:
             embedder = SiameseEmbedder(**self._shared_params())
+        if self.index != EXACT and not _compared_by_distance(embedder):
+            raise ValueError(
+                f"index={self.index!r} searches by Euclidean distance, but this "
+                "embedder (loss='bce') compares samples by a learned head that faiss "
+                "cannot index; use index='exact'."
+            )
         self.embedder_ = clone(embedder).fit(X, y)
         for name in ("n_features_in_", "feature_names_in_"):
             if self.embedder is None:
@@ -264,6 +326,7 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
             support = embeddings
         self.support_embeddings_ = support.numpy()
         self.support_classes_ = codes.numpy()
+        self.index_ = build_index(self.index, self.index_params, self.support_embeddings_)
 
     def _calibrate(self, embeddings, codes):
         own = getattr(self.embedder_, "temperature_", None)
@@ -299,14 +362,24 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
 
     def _best_class(self, X):
         """Each query's best class code and its score, in memory bounded whatever the classes."""
-        X = self._validate_input(X, reset=False)
-        best, codes = best_class(
-            self._similarity,
-            self._embed(X),
-            torch.from_numpy(self.support_embeddings_),
-            torch.from_numpy(self.support_classes_),
-        )
-        return best.numpy(), codes.numpy()
+        queries = self._embed(self._validate_input(X, reset=False))
+        if self.index_ is not None:
+            distances, rows = search(self.index_, queries.numpy(), 1)
+            best, codes = -distances[:, 0], self.support_classes_[rows[:, 0]]
+            # An approximate index may find no row for a query: search it exactly.
+            missed = np.flatnonzero(rows[:, 0] < 0)
+        else:
+            best, codes = np.empty(len(queries)), np.empty(len(queries), dtype=np.int64)
+            missed = np.arange(len(queries))
+        if len(missed):
+            exact_best, exact_codes = best_class(
+                self._similarity,
+                queries[missed],
+                torch.from_numpy(self.support_embeddings_),
+                torch.from_numpy(self.support_classes_),
+            )
+            best[missed], codes[missed] = exact_best.numpy(), exact_codes.numpy()
+        return best, codes
 
     def kneighbors(self, X=None, n_neighbors=5, return_distance=True):
         """The enrolled rows most similar to each query, as scikit-learn's neighbours.
@@ -314,6 +387,9 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         The rows are those of ``support_embeddings_``: every support example
         with ``aggregation='nearest'``, one prototype per class with
         ``'prototype'``; ``support_classes_[indices]`` gives their classes.
+        With a faiss ``index``, they are the index's (approximate)
+        neighbours, their distances computed in float32; a query for which it
+        finds fewer than ``n_neighbors`` rows is searched exactly.
 
         Parameters
         ----------
@@ -349,12 +425,132 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
                 f"n_neighbors must be an int from 1 to {available} (the enrolled rows"
                 f"{' other than the query' if own is not None else ''}); got {n_neighbors!r}."
             )
-        similarities, indices = nearest_examples(
-            self._similarity, queries, support, n_neighbors, query_index=own
+        if self.index_ is not None:
+            distances, indices = _search_leaving_out(self.index_, queries, n_neighbors, own)
+            # Queries for which the index found too few rows are searched exactly.
+            missed = np.flatnonzero((indices < 0).any(1))
+        else:
+            distances = np.empty((len(queries), n_neighbors))
+            indices = np.empty((len(queries), n_neighbors), dtype=np.int64)
+            missed = np.arange(len(queries))
+        if len(missed):
+            similarities, exact = nearest_examples(
+                self._similarity,
+                queries[missed],
+                support,
+                n_neighbors,
+                query_index=None if own is None else own[missed],
+            )
+            distances[missed], indices[missed] = -similarities.numpy(), exact.numpy()
+        return (distances, indices) if return_distance else indices
+
+    def save_weights(self, path):
+        """Save the trained classifier to a file that loads without unpickling.
+
+        The file holds the embedder's weights (as
+        :meth:`SiameseEmbedder.save_weights` writes them), the enrolled
+        support set, the classes, the temperature and the faiss index (as
+        faiss's serialised bytes), all tensors and plain values:
+        :meth:`load_weights` reads it with ``torch.load(weights_only=True)``,
+        which cannot run code from the file.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The weight file.
+        """
+        check_is_fitted(self)
+        embedder = _inner_embedder(self.embedder_)
+        self._check_savable(embedder)
+        state = {
+            "format": CLASSIFIER_FORMAT,
+            "embedder": embedder_state(embedder),
+            "aggregation": self.aggregation,
+            "index": self.index,
+            "classes": self.classes_.tolist(),
+            "classes_dtype": self.classes_.dtype.str,
+            "support_embeddings": torch.from_numpy(self.support_embeddings_),
+            "support_classes": torch.from_numpy(self.support_classes_),
+            "temperature": float(self.temperature_),
+            "index_bytes": None,
+        }
+        if self.index_ is not None:
+            state["index_bytes"] = torch.from_numpy(index_to_bytes(self.index_))
+        if hasattr(self, "feature_names_in_"):
+            state["feature_names_in"] = self.feature_names_in_.tolist()
+        torch.save(state, path)
+
+    def load_weights(self, path):
+        """Restore a trained classifier from :meth:`save_weights`'s file.
+
+        Create the classifier with the parameters it was fitted with: the
+        embedder's architecture comes from them (from ``embedder``, or this
+        classifier's own training parameters when ``embedder=None``), and
+        ``aggregation`` and ``index`` must match the file. ``index_params``
+        may differ: it only tunes the search. A faiss index loads without
+        faiss installed as the exact search, with a warning.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The weight file.
+
+        Returns
+        -------
+        self : OneShotClassifier
+            The classifier, ready to ``predict``.
+        """
+        validate_params(self)
+        state = read_state(path, CLASSIFIER_FORMAT)
+        for name in ("aggregation", "index"):
+            if state[name] != getattr(self, name):
+                raise ValueError(
+                    f"{path} holds a classifier fitted with {name}={state[name]!r}; this "
+                    f"one has {name}={getattr(self, name)!r}. Create it with the "
+                    "parameters it was fitted with."
+                )
+        if self.embedder is None:
+            embedder = SiameseEmbedder(**self._shared_params())
+        else:
+            embedder = clone(_inner_embedder(self.embedder))
+        self._check_savable(embedder)
+        embedder._restore(state["embedder"], path)
+        frozen = isinstance(self.embedder, FrozenEstimator)
+        self.embedder_ = FrozenEstimator(embedder) if frozen else embedder
+        self.n_features_in_ = embedder.n_features_in_
+        if self.embedder is None:
+            self.sample_shape_ = embedder.sample_shape_
+        if "feature_names_in" in state:
+            self.feature_names_in_ = np.asarray(state["feature_names_in"], dtype=object)
+        self.classes_ = np.asarray(state["classes"], dtype=np.dtype(state["classes_dtype"]))
+        self.support_embeddings_ = state["support_embeddings"].numpy()
+        self.support_classes_ = state["support_classes"].numpy()
+        self.temperature_ = state["temperature"]
+        data = state["index_bytes"]
+        self.index_ = index_from_bytes(
+            None if data is None else data.numpy(), self.index, self.index_params
         )
-        if not return_distance:
-            return indices.numpy()
-        return -similarities.numpy(), indices.numpy()
+        return self
+
+    def _check_savable(self, embedder):
+        if not isinstance(embedder, SiameseEmbedder):
+            raise TypeError(
+                "Safe weight files hold a SiameseEmbedder's network; this classifier's "
+                f"embedder is a {type(embedder).__name__}. Save it with pickle or joblib "
+                "instead (files you trust only)."
+            )
+
+    def __getstate__(self):
+        # pickle cannot write a faiss index: it travels as faiss's serialised bytes.
+        state = dict(super().__getstate__())
+        if state.get("index_") is not None:
+            state["index_"] = index_to_bytes(state["index_"])
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if getattr(self, "index_", None) is not None:
+            self.index_ = index_from_bytes(self.index_, self.index, self.index_params)
 
     def decision_function(self, X):
         """Similarity of each query to each class.

@@ -20,7 +20,7 @@ from ._base import (
 )
 from ._batches import can_form_positive_pair
 from ._compat import _fit_context, validate_params
-from ._persistence import load_weights, save_weights
+from ._persistence import FORMAT, embedder_state, read_state, restore_net
 from ._scoring import class_scores, fit_temperature, similarity_of
 from ._selection import OneShotEpisodes, warn_if_untrained_is_best
 from ._training import augmentation_for, output_dim, train_net
@@ -433,7 +433,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Siamese
             The weight file.
         """
         check_is_fitted(self)
-        save_weights(self, path)
+        torch.save(embedder_state(self), path)
 
     def load_weights(self, path):
         """Restore a trained embedder from :meth:`save_weights`'s file.
@@ -453,8 +453,13 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Siamese
             The embedder, ready to ``transform``.
         """
         validate_params(self)
-        net, state = load_weights(self, path, self._shared_params(), resolve_device(self.device))
-        self.net_ = net
+        return self._restore(read_state(path, FORMAT), path)
+
+    def _restore(self, state, path):
+        """Set the fitted attributes from an :func:`embedder_state` dict read from ``path``."""
+        validate_params(self)
+        device = resolve_device(self.device)
+        self.net_ = restore_net(state, path, self._shared_params(), device)
         self.sample_shape_ = tuple(state["sample_shape"])
         self.n_features_in_ = state["n_features_in"]
         self.temperature_ = state["temperature"]

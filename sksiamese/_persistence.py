@@ -1,8 +1,8 @@
-"""Saving and loading a trained embedder's weights without pickle.
+"""Saving and loading trained estimators without pickle.
 
 ``pickle``/``joblib`` round trips are exact but unpickling runs code from the
-file. These files hold only tensors and plain values, so they load with
-``torch.load(weights_only=True)``, which refuses anything else.
+file. These files hold only tensors, arrays of numbers and plain values, so
+they load with ``torch.load(weights_only=True)``, which refuses anything else.
 """
 
 import torch
@@ -11,10 +11,12 @@ from ._training import build_net
 
 # Written into every file; files of another format are refused with a clear error.
 FORMAT = "sksiamese-weights-4"
+CLASSIFIER_FORMAT = "sksiamese-classifier-1"
+_WRITERS = {FORMAT: "SiameseEmbedder", CLASSIFIER_FORMAT: "OneShotClassifier"}
 
 
-def save_weights(embedder, path):
-    """Write the twin branch, the loss's weights and the fitted plain values."""
+def embedder_state(embedder):
+    """The twin branch, the loss's weights and the fitted plain values, as a dict."""
     state = {
         "format": FORMAT,
         "loss": embedder.loss,
@@ -32,20 +34,30 @@ def save_weights(embedder, path):
     head = getattr(embedder.net_.criterion_, "head", None)
     if head is not None:
         state["head_dim"] = int(head.raw_weight.shape[0])
-    torch.save(state, path)
+    return state
 
 
-def load_weights(embedder, path, params, device):
-    """Rebuild the net from ``params`` and fill it with the saved weights."""
-    state = torch.load(path, map_location=device, weights_only=True)
+def read_state(path, expected):
+    """The dict saved in ``path`` (tensors on the CPU), checked to be of the ``expected`` format."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
     written = state.get("format") if isinstance(state, dict) else None
-    if written != FORMAT:
-        if isinstance(written, str) and written.startswith("sksiamese-weights-"):
-            raise ValueError(
-                f"{path} was written by another version of sksiamese (format "
-                f"{written!r}; this version reads {FORMAT!r}): save it again with that version."
-            )
-        raise ValueError(f"{path} is not a file written by SiameseEmbedder.save_weights.")
+    if written == expected:
+        return state
+    if written in _WRITERS:
+        raise ValueError(
+            f"{path} was written by {_WRITERS[written]}.save_weights; load it with "
+            f"{_WRITERS[written]}.load_weights."
+        )
+    if isinstance(written, str) and written.startswith("sksiamese-"):
+        raise ValueError(
+            f"{path} was written by another version of sksiamese (format "
+            f"{written!r}; this version reads {expected!r}): save it again with that version."
+        )
+    raise ValueError(f"{path} is not a file written by {_WRITERS[expected]}.save_weights.")
+
+
+def restore_net(state, path, params, device):
+    """Rebuild the net from ``params`` and fill it with the weights of ``state``."""
     if state["loss"] != params["loss"]:
         raise ValueError(
             f"{path} holds weights trained with loss={state['loss']!r}; this "
@@ -72,4 +84,4 @@ def load_weights(embedder, path, params, device):
             f"The weights in {path} do not fit this estimator's network; create "
             f"it with the parameters it was trained with. ({error})"
         ) from error
-    return net, state
+    return net

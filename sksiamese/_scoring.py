@@ -6,7 +6,9 @@ whose similarity block holds at most ``CHUNK_ELEMENTS`` numbers (the Koch head
 needs ``chunk * dim`` of them), and each block is folded into a running
 per-class maximum at once. Scores are computed in float64, so that a query's
 scores do not depend on which other queries share its chunk (float32 matrix
-products round differently for different chunk shapes).
+products round differently for different chunk shapes); the support is cast
+block by block, as a float64 copy of a gallery of millions would double its
+memory.
 """
 
 import numpy as np
@@ -64,7 +66,7 @@ def class_scores(similarity, queries, support, support_codes, n_classes, *, quer
     scores : torch.Tensor of shape (n_queries, n_classes)
         ``-inf`` where a class has no eligible support example.
     """
-    queries, support = queries.double(), support.double()
+    queries = queries.double()
     dim = max(1, queries.shape[1])
     support_step = max(1, CHUNK_ELEMENTS // (QUERY_CHUNK * dim))
     blocks = []
@@ -72,7 +74,7 @@ def class_scores(similarity, queries, support, support_codes, n_classes, *, quer
         query = queries[q0 : q0 + QUERY_CHUNK]
         best = query.new_full((len(query), n_classes), float("-inf"))
         for s0 in range(0, len(support), support_step):
-            sims = similarity(query, support[s0 : s0 + support_step])
+            sims = similarity(query, support[s0 : s0 + support_step].double())
             if query_index is not None:
                 own = query_index[q0 : q0 + QUERY_CHUNK, None] - s0
                 columns = torch.arange(sims.shape[1], device=sims.device)
@@ -97,7 +99,7 @@ def best_class(similarity, queries, support, support_codes):
     scores : torch.Tensor of shape (n_queries,), float64
     codes : torch.Tensor of shape (n_queries,), int64
     """
-    queries, support = queries.double(), support.double()
+    queries = queries.double()
     dim = max(1, queries.shape[1])
     support_step = max(1, CHUNK_ELEMENTS // (QUERY_CHUNK * dim))
     best_scores, best_codes = [], []
@@ -106,7 +108,7 @@ def best_class(similarity, queries, support, support_codes):
         best = query.new_full((len(query),), float("-inf"))
         code = torch.full((len(query),), _NO_CLASS, dtype=torch.int64)
         for s0 in range(0, len(support), support_step):
-            sims = similarity(query, support[s0 : s0 + support_step])
+            sims = similarity(query, support[s0 : s0 + support_step].double())
             codes = support_codes[s0 : s0 + support_step].long()
             top = sims.max(1).values
             # The lowest class code among the block's best examples.
@@ -135,7 +137,7 @@ def nearest_examples(similarity, queries, support, n_neighbors, *, query_index=N
     similarities : torch.Tensor of shape (n_queries, n_neighbors), float64
     indices : torch.Tensor of shape (n_queries, n_neighbors), int64
     """
-    queries, support = queries.double(), support.double()
+    queries = queries.double()
     support_step = max(1, CHUNK_ELEMENTS // (QUERY_CHUNK * max(1, queries.shape[1])))
     top_sims, top_rows = [], []
     for q0 in range(0, len(queries), QUERY_CHUNK):
@@ -143,7 +145,7 @@ def nearest_examples(similarity, queries, support, n_neighbors, *, query_index=N
         sims = query.new_empty((len(query), 0))
         rows = torch.empty((len(query), 0), dtype=torch.int64)
         for s0 in range(0, len(support), support_step):
-            block = similarity(query, support[s0 : s0 + support_step])
+            block = similarity(query, support[s0 : s0 + support_step].double())
             columns = torch.arange(s0, s0 + block.shape[1]).expand(len(query), -1)
             if query_index is not None:
                 # Last of all: the similarities are finite, and n_neighbors is

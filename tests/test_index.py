@@ -1,0 +1,200 @@
+"""The optional faiss index of OneShotClassifier: search, persistence, fallback, errors."""
+
+import copy
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.frozen import FrozenEstimator
+from sklearn.preprocessing import FunctionTransformer
+
+from sksiamese import OneShotClassifier, SiameseEmbedder, _index
+from sksiamese._classifier import _search_leaving_out
+
+faiss = pytest.importorskip("faiss")
+
+
+@pytest.fixture(scope="module")
+def gallery():
+    """600 identities of 8-d embeddings, and 50 noisy queries of the first ones."""
+    rng = np.random.default_rng(0)
+    support = rng.normal(size=(600, 8)).astype(np.float32)
+    queries = support[:50] + rng.normal(scale=0.3, size=(50, 8)).astype(np.float32)
+    return support, np.array([f"id{i:03d}" for i in range(600)]), queries
+
+
+def enrol(support, labels, **params):
+    identity = FrozenEstimator(FunctionTransformer())
+    return OneShotClassifier(embedder=identity, aggregation="nearest", **params).fit(
+        support, labels
+    )
+
+
+@pytest.fixture
+def without_faiss(monkeypatch):
+    monkeypatch.setattr(_index, "_faiss", lambda: None)
+
+
+def test_a_flat_index_finds_what_the_exact_search_finds(gallery):
+    support, labels, queries = gallery
+    exact, flat = enrol(support, labels), enrol(support, labels, index="Flat")
+    assert exact.index_ is None and flat.index_.ntotal == len(support)
+    np.testing.assert_array_equal(flat.predict(queries), exact.predict(queries))
+    distances, rows = flat.kneighbors(queries, 7)
+    exact_distances, exact_rows = exact.kneighbors(queries, 7)
+    np.testing.assert_array_equal(rows, exact_rows)
+    # faiss computes squared distances in float32.
+    np.testing.assert_allclose(distances, exact_distances, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(flat.kneighbors(None, 4)[1], exact.kneighbors(None, 4)[1])
+
+
+def test_hnsw_search_params_are_applied_and_leave_each_row_out_of_its_neighbours(gallery):
+    support, labels, queries = gallery
+    clf = enrol(support, labels, index="HNSW8", index_params="efSearch=77")
+    assert clf.index_.hnsw.efSearch == 77
+    rows = clf.kneighbors(n_neighbors=3, return_distance=False)
+    assert not (rows == np.arange(len(support))[:, None]).any()
+    exact = enrol(support, labels)
+    assert (clf.predict(queries) == exact.predict(queries)).mean() >= 0.95
+
+
+def test_a_missed_own_row_drops_the_farthest_neighbour_instead(gallery):
+    class FixedIndex:
+        """Returns rows 3, 1, 2 for every query: row 0 is never found."""
+
+        def search(self, queries, k):
+            rows = np.tile(np.array([3, 1, 2], dtype=np.int64)[:k], (len(queries), 1))
+            return np.tile(np.arange(k, dtype=np.float32) ** 2, (len(queries), 1)), rows
+
+    own = torch.tensor([0, 1])
+    distances, rows = _search_leaving_out(FixedIndex(), torch.zeros(2, 4), 2, own)
+    assert rows.tolist() == [[3, 1], [3, 2]]
+    assert distances.tolist() == [[0.0, 1.0], [0.0, 2.0]]
+
+
+def test_queries_the_index_finds_nothing_for_are_searched_exactly(gallery):
+    support, labels, queries = gallery
+    clf = enrol(support, labels, index="Flat")
+    expected_classes, (expected_distances, expected_rows) = (
+        clf.predict(queries),
+        clf.kneighbors(queries, 3),
+    )
+
+    class HalfBlind:
+        """The flat index, finding nothing for the even-numbered queries."""
+
+        def search(self, queries, k):
+            distances, rows = flat.search(queries, k)
+            rows[::2] = -1
+            return distances, rows
+
+    flat = clf.index_
+    clf.index_ = HalfBlind()
+    np.testing.assert_array_equal(clf.predict(queries), expected_classes)
+    distances, rows = clf.kneighbors(queries, 3)
+    np.testing.assert_array_equal(rows, expected_rows)
+    np.testing.assert_allclose(distances, expected_distances, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("index, params", [("HNSW8", "efSearch=40"), ("IVF4,Flat", "nprobe=2")])
+def test_pickle_and_deepcopy_keep_the_index_and_its_search_params(gallery, index, params):
+    support, labels, queries = gallery
+    clf = enrol(support, labels, index=index, index_params=params)
+    for restored in (pickle.loads(pickle.dumps(clf)), copy.deepcopy(clf)):
+        assert type(restored.index_) is type(clf.index_)
+        np.testing.assert_array_equal(restored.predict(queries), clf.predict(queries))
+        neighbours = restored.kneighbors(queries, 5, return_distance=False)
+        np.testing.assert_array_equal(neighbours, clf.kneighbors(queries, 5, return_distance=False))
+    assert clf.index_ is not None  # pickling left the fitted classifier as it was
+
+
+def test_safe_weight_files_carry_the_enrolment_and_the_index(digits, tmp_path):
+    X, y, X_new, y_new = digits
+    params = dict(max_epochs=1, embedding_dim=16, early_stopping=False, random_state=0)
+    embedder = SiameseEmbedder(**params).fit(X, y)
+    clf = OneShotClassifier(
+        embedder=FrozenEstimator(embedder), index="HNSW8", index_params="efSearch=20"
+    ).fit(X_new[:40], np.array(["five", "six", "seven", "eight", "nine"])[y_new[:40] - 5])
+    path = tmp_path / "classifier.pt"
+    clf.save_weights(path)
+    torch.load(path, weights_only=True)  # tensors and plain values only
+    restored = OneShotClassifier(
+        embedder=FrozenEstimator(SiameseEmbedder(**params)),
+        index="HNSW8",
+        index_params="efSearch=33",  # search-time parameters may change
+    ).load_weights(path)
+    assert isinstance(restored.embedder_, FrozenEstimator)
+    assert restored.index_.hnsw.efSearch == 33
+    np.testing.assert_array_equal(restored.classes_, clf.classes_)
+    assert restored.classes_.dtype == clf.classes_.dtype
+    np.testing.assert_array_equal(restored.predict(X_new), clf.predict(X_new))
+    np.testing.assert_array_equal(restored.predict_proba(X_new), clf.predict_proba(X_new))
+    assert restored.n_features_in_ == clf.n_features_in_
+
+
+def test_a_classifier_that_trained_its_embedder_reloads_from_safe_weights(small, tmp_path):
+    X, y = small
+    params = dict(max_epochs=1, embedding_dim=16, aggregation="nearest", random_state=0)
+    clf = OneShotClassifier(**params).fit(X, y)
+    clf.save_weights(tmp_path / "c.pt")
+    restored = OneShotClassifier(**params).load_weights(tmp_path / "c.pt")
+    assert restored.index_ is None and restored.sample_shape_ == clf.sample_shape_
+    np.testing.assert_array_equal(restored.decision_function(X), clf.decision_function(X))
+    with pytest.raises(ValueError, match="aggregation='nearest'.*aggregation='prototype'"):
+        OneShotClassifier(max_epochs=1, embedding_dim=16).load_weights(tmp_path / "c.pt")
+    with pytest.raises(ValueError, match="index='exact'.*index='Flat'"):
+        OneShotClassifier(**params, index="Flat").load_weights(tmp_path / "c.pt")
+    with pytest.raises(ValueError, match="written by OneShotClassifier.save_weights"):
+        SiameseEmbedder().load_weights(tmp_path / "c.pt")
+
+
+def test_only_a_siamese_embedder_goes_into_safe_weight_files(gallery, tmp_path):
+    support, labels, _ = gallery
+    with pytest.raises(TypeError, match="FunctionTransformer.*pickle"):
+        enrol(support, labels).save_weights(tmp_path / "c.pt")
+
+
+def test_without_faiss_fit_warns_and_searches_exactly(gallery, without_faiss):
+    support, labels, queries = gallery
+    with pytest.warns(UserWarning, match=r"pip install sksiamese\[faiss\]"):
+        clf = enrol(support, labels, index="HNSW8")
+    assert clf.index_ is None
+    np.testing.assert_array_equal(clf.predict(queries), enrol(support, labels).predict(queries))
+
+
+def test_a_pickled_index_loads_without_faiss_as_the_exact_search(gallery, monkeypatch):
+    support, labels, queries = gallery
+    data = pickle.dumps(enrol(support, labels, index="Flat"))
+    monkeypatch.setattr(_index, "_faiss", lambda: None)
+    with pytest.warns(UserWarning, match="falls back to the exact search"):
+        restored = pickle.loads(data)
+    assert restored.index_ is None
+    expected = enrol(support, labels).predict(queries)
+    np.testing.assert_array_equal(restored.predict(queries), expected)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(index="Bogus12"), "neither 'exact' nor a faiss index_factory description"),
+        (dict(index="IVF1024,Flat"), "1024 lists by k-means.*got 600"),
+        (dict(index="HNSW8", index_params="nprobe=3"), "index_params='nprobe=3' does not apply"),
+    ],
+)
+def test_index_errors_are_clear(gallery, params, message):
+    support, labels, _ = gallery
+    with pytest.raises(ValueError, match=message):
+        enrol(support, labels, **params)
+
+
+def test_the_koch_head_cannot_be_indexed(small, monkeypatch):
+    X, y = small
+    # Refused before any training.
+    monkeypatch.setattr(SiameseEmbedder, "fit", pytest.fail)
+    for clf in (
+        OneShotClassifier(loss="bce", index="HNSW8"),
+        OneShotClassifier(embedder=SiameseEmbedder(loss="bce"), index="HNSW8"),
+    ):
+        with pytest.raises(ValueError, match="learned head that faiss cannot index"):
+            clf.fit(X, y)
