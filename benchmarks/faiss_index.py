@@ -21,8 +21,9 @@ share whose prediction is the identity the query was drawn from; index MiB is
 the size of faiss's serialised index; growth is the peak resident memory the
 child process adds after loading its data (``VmHWM`` after, reset through
 ``/proc/self/clear_refs``, minus ``VmRSS`` before; Linux only): enrolment, index
-and search together, including the 244 MiB of ``support_embeddings_`` that
-every contender keeps for ``predict_proba``. Each contender runs in a fresh
+and search together. Every contender also keeps ``support_embeddings_``
+(244 MiB), which shares the loaded gallery's memory here (the embedder is the
+identity), so it is not in the growth. Each contender runs in a fresh
 process, one after the other, on all cores (faiss and torch use both here).
 
 Run: ``python benchmarks/faiss_index.py [--gallery 1000000] [--queries 10000]``

@@ -20,8 +20,15 @@ from ._base import (
 )
 from ._compat import StrOptions, _fit_context, validate_params
 from ._embedder import SiameseEmbedder
-from ._index import EXACT, build_index, index_from_bytes, index_to_bytes, search
-from ._persistence import CLASSIFIER_FORMAT, embedder_state, read_state
+from ._index import (
+    EXACT,
+    build_index,
+    index_from_bytes,
+    index_to_bytes,
+    search,
+    warn_if_many_missed,
+)
+from ._persistence import CLASSIFIER_FORMAT, FORMAT, embedder_state, read_state
 from ._scoring import (
     best_class,
     class_prototypes,
@@ -44,6 +51,23 @@ def _compared_by_distance(embedder):
     """Whether the embedder's similarity is minus the Euclidean distance (not a Koch head)."""
     embedder = _inner_embedder(embedder)
     return not (isinstance(embedder, SiameseEmbedder) and embedder.loss == "bce")
+
+
+def _check_enrolment(classifier, embedder, path):
+    """Refuse a weight file whose enrolment does not hold together."""
+    support, codes = classifier.support_embeddings_, classifier.support_classes_
+    n_dims = embedder._n_features_out
+    problems = [
+        (support.ndim != 2 or support.shape[1] != n_dims, f"embeddings of {n_dims} dimensions"),
+        (codes.shape != (len(support),), "one class per enrolled row"),
+        (
+            len(codes) and not 0 <= codes.min() <= codes.max() < len(classifier.classes_),
+            "class codes within the classes",
+        ),
+    ]
+    for broken, expected in problems:
+        if broken:
+            raise ValueError(f"{path} does not hold a consistent enrolment: expected {expected}.")
 
 
 def _search_leaving_out(index, queries, n_neighbors, own):
@@ -97,21 +121,27 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         bounded memory and time linear in the gallery. Any other string is a
         `faiss <https://github.com/facebookresearch/faiss>`_ ``index_factory``
         description, built at ``fit`` over ``support_embeddings_``:
-        ``'HNSW32'`` (a graph: fast, near-exact, no training), ``'IVF4096,Flat'``
-        (inverted lists trained by k-means at ``fit``; set ``nprobe`` in
-        ``index_params``), ``'Flat'`` (exact, in float32). It searches by
-        Euclidean distance, so it needs an embedder compared by distance (not
-        ``loss='bce'``, whose learned head faiss cannot index). For galleries
-        of about a million rows and more; ``docs/benchmarks.md`` measures
-        build time, queries per second, recall and memory. Needs ``pip
-        install sksiamese[faiss]``; without faiss, ``fit`` warns and searches
-        exactly. ``decision_function`` and ``predict_proba`` always score
-        every class exactly.
+        ``'IVF1024,Flat'`` (inverted lists trained by k-means at ``fit``,
+        searching ``nprobe`` of them), ``'HNSW32'`` (a graph, no training),
+        ``'IVF1024,PQ32'`` (compressed), ``'Flat'`` (exact, in float32). It
+        searches by Euclidean distance, so it needs an embedder compared by
+        distance (not ``loss='bce'``, whose learned head faiss cannot index).
+        For galleries of about a million rows and more; ``docs/benchmarks.md``
+        measures build time, queries per second, recall and memory. An
+        approximate index may miss a query's nearest row, so ``predict`` can
+        then differ from the argmax of ``decision_function`` and
+        ``predict_proba``, which always score every class exactly. Needs
+        ``pip install sksiamese[faiss]``; without faiss, ``fit`` warns and
+        searches exactly. faiss runs its own OpenMP threads (see
+        ``faiss.omp_set_num_threads``).
     index_params : str or None, default=None
-        The faiss index's search-time parameters, as
-        ``faiss.ParameterSpace().set_index_parameters`` reads them:
-        ``'nprobe=16'`` for IVF, ``'efSearch=128'`` for HNSW. More probes
-        find more of the exact neighbours, more slowly.
+        Parameters of the faiss index, as
+        ``faiss.ParameterSpace().set_index_parameters`` reads them, set at
+        ``fit`` before the rows are added: ``'nprobe=64'`` for IVF (faiss's
+        default, 1, finds few of the exact neighbours), ``'efSearch=256'``
+        for HNSW (default 16; ``efConstruction`` too). More probes find more
+        of the exact neighbours, more slowly. To change them after ``fit``,
+        set them on ``index_``. Only with a faiss ``index``.
     {shared}
 
     Attributes
@@ -128,7 +158,8 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
     index_ : faiss.Index or None
         The faiss index over ``support_embeddings_``; ``None`` for the exact
         search (``index='exact'``, or faiss missing). Pickling stores it as
-        faiss's serialised bytes.
+        faiss's serialised bytes (with its search parameters), a copy of the
+        whole index.
     temperature_ : float
         Divides the similarities before the softmax of ``predict_proba``.
         When the embedder is trained in this ``fit``, the support set is its
@@ -278,6 +309,11 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         embedder = self.embedder
         if embedder is None:
             embedder = SiameseEmbedder(**self._shared_params())
+        if self.index == EXACT and self.index_params:
+            raise ValueError(
+                f"index_params={self.index_params!r} tunes a faiss index, and "
+                "index='exact' has none; leave index_params=None or choose a faiss index."
+            )
         if self.index != EXACT and not _compared_by_distance(embedder):
             raise ValueError(
                 f"index={self.index!r} searches by Euclidean distance, but this "
@@ -327,6 +363,12 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         self.support_embeddings_ = support.numpy()
         self.support_classes_ = codes.numpy()
         self.index_ = build_index(self.index, self.index_params, self.support_embeddings_)
+        # What was enrolled, as save_weights records it whatever set_params does later.
+        self._enrolment = {
+            "aggregation": self.aggregation,
+            "index": self.index,
+            "index_params": self.index_params,
+        }
 
     def _calibrate(self, embeddings, codes):
         own = getattr(self.embedder_, "temperature_", None)
@@ -368,6 +410,7 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
             best, codes = -distances[:, 0], self.support_classes_[rows[:, 0]]
             # An approximate index may find no row for a query: search it exactly.
             missed = np.flatnonzero(rows[:, 0] < 0)
+            warn_if_many_missed(len(missed), len(queries), self._enrolment["index"])
         else:
             best, codes = np.empty(len(queries)), np.empty(len(queries), dtype=np.int64)
             missed = np.arange(len(queries))
@@ -388,8 +431,10 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         with ``aggregation='nearest'``, one prototype per class with
         ``'prototype'``; ``support_classes_[indices]`` gives their classes.
         With a faiss ``index``, they are the index's (approximate)
-        neighbours, their distances computed in float32; a query for which it
-        finds fewer than ``n_neighbors`` rows is searched exactly.
+        neighbours, their distances computed in float32, ties in the index's
+        order; a query for which it finds fewer than ``n_neighbors`` rows is
+        searched exactly (with a warning when that is more than a tenth of
+        the queries).
 
         Parameters
         ----------
@@ -404,12 +449,13 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
 
         Returns
         -------
-        distances : ndarray of shape (n_queries, n_neighbors)
+        distances : ndarray of shape (n_queries, n_neighbors), float64
             Minus the similarity: the Euclidean distance of the embeddings,
             or minus the Koch head's logit for ``loss='bce'``; ascending.
             Only with ``return_distance=True``.
-        indices : ndarray of shape (n_queries, n_neighbors)
-            Rows of ``support_embeddings_``, nearest first (ties in row order).
+        indices : ndarray of shape (n_queries, n_neighbors), int64
+            Rows of ``support_embeddings_``, nearest first (ties in row order
+            with the exact search).
         """
         check_is_fitted(self)
         support = torch.from_numpy(self.support_embeddings_)
@@ -429,6 +475,7 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
             distances, indices = _search_leaving_out(self.index_, queries, n_neighbors, own)
             # Queries for which the index found too few rows are searched exactly.
             missed = np.flatnonzero((indices < 0).any(1))
+            warn_if_many_missed(len(missed), len(queries), self._enrolment["index"])
         else:
             distances = np.empty((len(queries), n_neighbors))
             indices = np.empty((len(queries), n_neighbors), dtype=np.int64)
@@ -449,10 +496,12 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
 
         The file holds the embedder's weights (as
         :meth:`SiameseEmbedder.save_weights` writes them), the enrolled
-        support set, the classes, the temperature and the faiss index (as
-        faiss's serialised bytes), all tensors and plain values:
-        :meth:`load_weights` reads it with ``torch.load(weights_only=True)``,
-        which cannot run code from the file.
+        support set, the classes and the temperature, all tensors and plain
+        values: :meth:`load_weights` reads it with
+        ``torch.load(weights_only=True)``, which cannot run code from the
+        file. A faiss index is not stored: faiss's own reader is not built
+        for files from strangers, so :meth:`load_weights` builds the index
+        again from the support set (the build times of ``docs/benchmarks.md``).
 
         Parameters
         ----------
@@ -465,17 +514,13 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         state = {
             "format": CLASSIFIER_FORMAT,
             "embedder": embedder_state(embedder),
-            "aggregation": self.aggregation,
-            "index": self.index,
+            **self._enrolment,
             "classes": self.classes_.tolist(),
             "classes_dtype": self.classes_.dtype.str,
             "support_embeddings": torch.from_numpy(self.support_embeddings_),
             "support_classes": torch.from_numpy(self.support_classes_),
             "temperature": float(self.temperature_),
-            "index_bytes": None,
         }
-        if self.index_ is not None:
-            state["index_bytes"] = torch.from_numpy(index_to_bytes(self.index_))
         if hasattr(self, "feature_names_in_"):
             state["feature_names_in"] = self.feature_names_in_.tolist()
         torch.save(state, path)
@@ -486,9 +531,10 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         Create the classifier with the parameters it was fitted with: the
         embedder's architecture comes from them (from ``embedder``, or this
         classifier's own training parameters when ``embedder=None``), and
-        ``aggregation`` and ``index`` must match the file. ``index_params``
-        may differ: it only tunes the search. A faiss index loads without
-        faiss installed as the exact search, with a warning.
+        ``aggregation``, ``index`` and ``index_params`` must match the file.
+        A faiss index is built again from the saved support set (an
+        approximate one may answer a few queries differently from the one
+        saved); without faiss installed, the search is exact, with a warning.
 
         Parameters
         ----------
@@ -502,7 +548,13 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         """
         validate_params(self)
         state = read_state(path, CLASSIFIER_FORMAT)
-        for name in ("aggregation", "index"):
+        if state["embedder"].get("format") != FORMAT:
+            raise ValueError(
+                f"{path} holds an embedder of format {state['embedder'].get('format')!r}, "
+                f"and this version reads {FORMAT!r}: save it again with the version "
+                "that wrote it."
+            )
+        for name in ("aggregation", "index", "index_params"):
             if state[name] != getattr(self, name):
                 raise ValueError(
                     f"{path} holds a classifier fitted with {name}={state[name]!r}; this "
@@ -517,6 +569,8 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         embedder._restore(state["embedder"], path)
         frozen = isinstance(self.embedder, FrozenEstimator)
         self.embedder_ = FrozenEstimator(embedder) if frozen else embedder
+        for name in ("sample_shape_", "feature_names_in_"):
+            vars(self).pop(name, None)  # left from an earlier fit
         self.n_features_in_ = embedder.n_features_in_
         if self.embedder is None:
             self.sample_shape_ = embedder.sample_shape_
@@ -526,10 +580,9 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         self.support_embeddings_ = state["support_embeddings"].numpy()
         self.support_classes_ = state["support_classes"].numpy()
         self.temperature_ = state["temperature"]
-        data = state["index_bytes"]
-        self.index_ = index_from_bytes(
-            None if data is None else data.numpy(), self.index, self.index_params
-        )
+        _check_enrolment(self, embedder, path)
+        self.index_ = build_index(self.index, self.index_params, self.support_embeddings_)
+        self._enrolment = {name: state[name] for name in ("aggregation", "index", "index_params")}
         return self
 
     def _check_savable(self, embedder):
@@ -550,7 +603,7 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
     def __setstate__(self, state):
         super().__setstate__(state)
         if getattr(self, "index_", None) is not None:
-            self.index_ = index_from_bytes(self.index_, self.index, self.index_params)
+            self.index_ = index_from_bytes(self.index_, self._enrolment["index"])
 
     def decision_function(self, X):
         """Similarity of each query to each class.
@@ -608,6 +661,7 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         Only each query's best class is kept, block by block of the
         query-by-support similarities, so memory does not grow with the
         number of classes (an identity gallery enrols one class per example).
+        With a faiss ``index``, the class of the row the index finds nearest.
         """
         best, codes = self._best_class(X)
         predicted = self.classes_[codes]

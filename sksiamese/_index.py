@@ -4,7 +4,7 @@ faiss (``pip install sksiamese[faiss]``) searches by Euclidean distance in
 float32. Where faiss cannot be imported, building or loading an index warns
 and gives ``None``, and the caller searches exactly. A faiss index is a
 compiled object that ``pickle`` cannot write: it travels as faiss's own
-serialised bytes (a uint8 array, which safe weight files can hold too).
+serialised bytes (a uint8 array), which carry its search parameters.
 """
 
 import warnings
@@ -14,33 +14,33 @@ import numpy as np
 EXACT = "exact"
 
 _MISSING = (
-    "faiss is not installed, so index={description!r} falls back to the exact "
-    "search (the same neighbours, in time linear in the gallery). Install it with "
-    "`pip install sksiamese[faiss]` (or `pip install faiss-cpu`)."
+    "faiss cannot be imported ({error}), so index={description!r} falls back to the "
+    "exact search (the same neighbours, in time linear in the gallery). Install it "
+    "with `pip install sksiamese[faiss]` (or `pip install faiss-cpu`)."
 )
+# Above this share of queries searched exactly because the index found too few
+# rows, the index costs more than it saves: say so.
+_FALLBACK_WARNING_SHARE = 0.1
 
 
 def _faiss():
+    """The faiss module, or the ``ImportError`` that importing it raised."""
     try:
         import faiss
-    except ImportError:
-        return None
+    except ImportError as error:
+        return error
     return faiss
 
 
-def _warn_missing(description):
-    warnings.warn(_MISSING.format(description=description), UserWarning, stacklevel=4)
-
-
-def _set_search_params(index, description, search_params):
-    if not search_params:
-        return
-    try:
-        _faiss().ParameterSpace().set_index_parameters(index, search_params)
-    except RuntimeError as error:
-        raise ValueError(
-            f"index_params={search_params!r} does not apply to index={description!r}: {error}"
-        ) from error
+def _available(description):
+    """faiss, or ``None`` after a warning that the search will be exact."""
+    faiss = _faiss()
+    if isinstance(faiss, ImportError):
+        warnings.warn(
+            _MISSING.format(error=faiss, description=description), UserWarning, stacklevel=4
+        )
+        return None
+    return faiss
 
 
 def build_index(description, search_params, support):
@@ -50,12 +50,14 @@ def build_index(description, search_params, support):
     ----------
     description : str
         ``'exact'`` (no index), or a faiss ``index_factory`` description:
-        ``'Flat'``, ``'HNSW32'``, ``'IVF1024,Flat'``, ...
+        ``'Flat'``, ``'HNSW32'``, ``'IVF1024,Flat'``, ``'IVF1024,PQ32'``, ...
     search_params : str or None
-        Search-time parameters as ``faiss.ParameterSpace`` reads them, such as
-        ``'nprobe=16'`` (IVF) or ``'efSearch=128'`` (HNSW).
+        Parameters as ``faiss.ParameterSpace`` reads them, set before the
+        rows are added: ``'nprobe=16'`` (IVF), ``'efSearch=128'`` or
+        ``'efConstruction=80'`` (HNSW).
     support : ndarray of shape (n_rows, dim)
-        The rows to index; also the k-means training set of IVF indexes.
+        The rows to index; also the training set of indexes that need one
+        (IVF's k-means, PQ's codebooks).
 
     Returns
     -------
@@ -63,10 +65,14 @@ def build_index(description, search_params, support):
         ``None`` for ``'exact'``, and, with a warning, when faiss is missing.
     """
     if description == EXACT:
+        if search_params:
+            raise ValueError(
+                f"index_params={search_params!r} tunes a faiss index, and index='exact' "
+                "has none; leave index_params=None or choose a faiss index."
+            )
         return None
-    faiss = _faiss()
+    faiss = _available(description)
     if faiss is None:
-        _warn_missing(description)
         return None
     support = np.ascontiguousarray(support, dtype=np.float32)
     try:
@@ -76,16 +82,22 @@ def build_index(description, search_params, support):
             f"index={description!r} is neither 'exact' nor a faiss index_factory "
             f"description (such as 'Flat', 'HNSW32' or 'IVF1024,Flat'): {error}"
         ) from error
-    if not index.is_trained:
-        n_lists = faiss.extract_index_ivf(index).nlist
-        if len(support) < n_lists:
+    if search_params:
+        try:
+            faiss.ParameterSpace().set_index_parameters(index, search_params)
+        except RuntimeError as error:
             raise ValueError(
-                f"index={description!r} trains {n_lists} lists by k-means, which needs "
-                f"at least as many enrolled rows; got {len(support)}."
-            )
-        index.train(support)
+                f"index_params={search_params!r} does not apply to index={description!r}: {error}"
+            ) from error
+    if not index.is_trained:
+        try:
+            index.train(support)
+        except RuntimeError as error:
+            raise ValueError(
+                f"index={description!r} could not be trained on the {len(support)} "
+                f"enrolled rows (inverted lists and codebooks need many rows): {error}"
+            ) from error
     index.add(support)
-    _set_search_params(index, description, search_params)
     return index
 
 
@@ -108,20 +120,26 @@ def search(index, queries, n_neighbors):
     return distances, rows.astype(np.int64)
 
 
+def warn_if_many_missed(n_missed, n_queries, description):
+    """Warn when the index found too few rows for many queries, searched exactly instead."""
+    if n_queries and n_missed / n_queries > _FALLBACK_WARNING_SHARE:
+        warnings.warn(
+            f"index={description!r} found too few rows for {n_missed} of {n_queries} "
+            "queries, which were searched exactly (slower than the index). Search "
+            "more of it: raise nprobe (IVF) or efSearch (HNSW) in index_params.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def index_to_bytes(index):
     """faiss's serialised bytes of ``index``, as a uint8 array (``None`` stays ``None``)."""
     return None if index is None else _faiss().serialize_index(index)
 
 
-def index_from_bytes(data, description, search_params):
+def index_from_bytes(data, description):
     """The index :func:`index_to_bytes` wrote; ``None``, with a warning, without faiss."""
     if data is None:
         return None
-    faiss = _faiss()
-    if faiss is None:
-        _warn_missing(description)
-        return None
-    index = faiss.deserialize_index(np.asarray(data, dtype=np.uint8))
-    # Search-time parameters are not part of faiss's bytes.
-    _set_search_params(index, description, search_params)
-    return index
+    faiss = _available(description)
+    return None if faiss is None else faiss.deserialize_index(np.asarray(data, dtype=np.uint8))
