@@ -20,7 +20,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 _NAME = re.compile(r"(?P<kind>original|forgeries)_(?P<writer>\d+)_(?P<n>\d+)\.png$")
 
 
-def _zip_path():
+def zip_path():
     for home in (os.environ.get("SKSIAMESE_DATA"), SHARED):
         if home and (Path(home) / "cedar" / "cedar_signatures.zip").exists():
             return Path(home) / "cedar" / "cedar_signatures.zip"
@@ -63,7 +63,7 @@ def load_cedar(shape=(48, 96)):
 
 def _decode_all(shape):
     images, writers, genuine = [], [], []
-    with zipfile.ZipFile(_zip_path()) as archive:
+    with zipfile.ZipFile(zip_path()) as archive:
         for member in sorted(archive.namelist()):
             match = _NAME.search(member)
             if match is None:

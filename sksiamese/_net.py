@@ -1,11 +1,13 @@
 """The skorch engine: a ``NeuralNet`` whose loss comes from in-batch pairs."""
 
+import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 
+from ._base import unique_samples
 from ._batches import SequentialBatches
 
 # Rows of every inference batch are padded to a multiple of this.
@@ -105,8 +107,18 @@ class PairBranch(torch.nn.Module):
 
 
 def pair_scores(net, pairs):
-    """Similarity of each pair under a trained pair net, as float64 on the CPU."""
-    embeddings = net.forward(pairs)
+    """Similarity of each pair under a trained pair net, as float64 on the CPU.
+
+    Pairs of a gallery share samples, so each distinct sample is embedded
+    once. ``PairBranch`` embeds the two members of a pair independently: the
+    distinct samples go through it two by two (the last one twice when their
+    number is odd).
+    """
+    samples = pairs.reshape(-1, *pairs.shape[2:])
+    first, inverse = unique_samples(samples)
+    distinct = samples[np.r_[first, first[-1:]] if len(first) % 2 else first]
+    embeddings = net.forward(distinct.reshape(-1, 2, *pairs.shape[2:])).flatten(0, 1)
+    embeddings = embeddings[torch.as_tensor(inverse)].view(len(pairs), 2, -1)
     criterion = net.criterion_
     device = next(criterion.parameters(), torch.empty(0)).device
     with torch.no_grad():

@@ -3,11 +3,12 @@
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 
 from ._base import SHARED_CONSTRAINTS, RoutedParamsMixin, resolve_device, validate_pairs
-from ._compat import _fit_context
+from ._compat import HasMethods, _fit_context
 from ._net import pair_scores
 from ._scoring import platt_scaling
 from ._selection import warn_if_untrained_is_best
@@ -32,6 +33,9 @@ _PARAMETERS = (
     "random_state",
 )
 
+# Set only when the verifier trains its own network.
+_TRAINING_ATTRIBUTES = ("net_", "n_iter_", "loss_curve_", "validation_scores_", "best_epoch_")
+
 
 class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
     """Decide whether two samples belong together, trained from pair labels.
@@ -45,8 +49,20 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
     :class:`sklearn.model_selection.TunedThresholdClassifierCV` (for example
     for balanced accuracy) or :class:`sklearn.model_selection.FixedThresholdClassifier`.
 
+    A :class:`SiameseEmbedder` already trained on class labels can be passed
+    as ``embedder``: the verifier then only calibrates its pair scores, and
+    scikit-learn's threshold tools work on it the same way.
+
     Parameters
     ----------
+    embedder : FrozenEstimator or None, default=None
+        ``None`` trains a twin network on the pairs, from the parameters
+        below. A trained :class:`SiameseEmbedder` (wrapped in
+        :class:`~sklearn.frozen.FrozenEstimator`, as pairs carry no class
+        labels to train it on) is used as it is: ``fit`` scores the pairs by
+        its ``pair_score`` and fits the calibrator on them, so give it pairs
+        of classes the embedder never trained on; the training parameters
+        below are then ignored.
     loss : {'contrastive', 'bce'}, default='contrastive'
         Contrastive loss on the distance of each pair, or Koch's learned head
         with binary cross-entropy. ``'triplet'`` is refused: triplets need
@@ -82,15 +98,21 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
     ----------
     classes_ : ndarray of shape (2,)
         ``[0, 1]``: different, same.
+    embedder_ : FrozenEstimator
+        The given ``embedder``, which scores the pairs; only with one.
     net_ : SiameseNet
-        The trained skorch net; its module applies the branch to both members.
+        The trained skorch net; its module applies the branch to both
+        members. Only without ``embedder``, as are the training attributes
+        ``n_iter_``, ``loss_curve_``, ``validation_scores_`` and
+        ``best_epoch_``.
     calibrator_ : LogisticRegression
         Maps ``decision_function`` to the probability of "same": Platt
         scaling (smoothed targets, no regularisation) fitted on the held-out
         pairs (one split, the one that chose the epoch) as scored by the
         network trained without them; on the training pairs when none were
         held out (``early_stopping=False``, or pairs that cannot be split),
-        which makes the probabilities over-confident.
+        which makes the probabilities over-confident. With ``embedder``: on
+        the pairs given to ``fit``.
     sample_shape_ : tuple of int
         Shape of one sample of a pair.
     n_features_in_ : int
@@ -124,11 +146,15 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
     True
     """
 
-    _parameter_constraints = {name: SHARED_CONSTRAINTS[name] for name in _PARAMETERS}
+    _parameter_constraints = {
+        "embedder": [None, HasMethods(["pair_score"])],
+        **{name: SHARED_CONSTRAINTS[name] for name in _PARAMETERS},
+    }
 
     def __init__(
         self,
         *,
+        embedder=None,
         loss="contrastive",
         margin=0.5,
         module=None,
@@ -147,6 +173,7 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
         random_state=None,
         **kwargs,
     ):
+        self.embedder = embedder
         self.loss = loss
         self.margin = margin
         self.module = module
@@ -182,11 +209,11 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
             The fitted verifier.
         """
         self._check_routed()
-        if self.loss == "triplet":
+        if self.loss == "triplet" and self.embedder is None:
             raise ValueError(
                 "loss='triplet' needs class labels to form triplets, and pairs only "
                 "say same or different; use 'contrastive' or 'bce', or train a "
-                "SiameseEmbedder on class labels."
+                "SiameseEmbedder on class labels and pass it as `embedder`."
             )
         pairs = validate_pairs(X)
         y = column_or_1d(y, warn=True)
@@ -200,6 +227,12 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
         self.sample_shape_ = tuple(pairs.shape[2:])
         self.n_features_in_ = int(np.prod(self.sample_shape_))
         y = y.astype(np.int64)
+        for name in (*_TRAINING_ATTRIBUTES, "embedder_"):
+            vars(self).pop(name, None)  # left by an earlier fit of the other kind
+        if self.embedder is not None:
+            self.embedder_ = self._trained_embedder()
+            self.calibrator_ = platt_scaling(self.embedder_.pair_score(pairs), y)
+            return self
         params = self.get_params(deep=False)  # with the routed ones
         device = resolve_device(self.device)
         fitted = train_pair_net(params, pairs, y, device, check_random_state(self.random_state))
@@ -221,6 +254,17 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
         self.calibrator_ = platt_scaling(scores, same)
         return self
 
+    def _trained_embedder(self):
+        try:
+            check_is_fitted(self.embedder)
+        except NotFittedError as error:
+            raise NotFittedError(
+                "embedder must be trained: pairs carry no class labels to train it "
+                "on. Fit the SiameseEmbedder on class labels first, and pass it "
+                "wrapped in FrozenEstimator."
+            ) from error
+        return self.embedder
+
     def decision_function(self, X):
         """Similarity of each pair: minus the distance, or the head's logit.
 
@@ -235,7 +279,10 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
             Higher means more alike.
         """
         check_is_fitted(self)
-        return pair_scores(self.net_, validate_pairs(X, self.sample_shape_))
+        pairs = validate_pairs(X, self.sample_shape_)
+        if hasattr(self, "embedder_"):
+            return self.embedder_.pair_score(pairs)
+        return pair_scores(self.net_, pairs)
 
     def predict_proba(self, X):
         """Calibrated probabilities of "different" and "same".

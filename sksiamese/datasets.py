@@ -1,4 +1,4 @@
-"""Omniglot, loaded the way scikit-learn's ``fetch_*`` functions load data.
+"""Omniglot, loaded the way scikit-learn's ``fetch_*`` functions load data, and your own images.
 
 Files come from the official repository (github.com/brendenlake/omniglot,
 MIT licence) into a cache folder, are checked against a known digest, and are
@@ -19,7 +19,9 @@ import numpy as np
 from PIL import Image
 from sklearn.utils import Bunch
 
-__all__ = ["fetch_omniglot", "fetch_omniglot_runs", "get_data_home"]
+from ._image_files import load_images
+
+__all__ = ["fetch_omniglot", "fetch_omniglot_runs", "get_data_home", "load_images"]
 
 _BASE_URL = "https://github.com/brendenlake/omniglot/raw/master/python/"
 

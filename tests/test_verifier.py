@@ -2,12 +2,15 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from sklearn.model_selection import FixedThresholdClassifier, TunedThresholdClassifierCV
 
-from sksiamese import SiameseVerifier
+from sksiamese import SiameseEmbedder, SiameseVerifier
+from sksiamese._scoring import platt_scaling
 from sksiamese.pairs import make_pairs
 
 
@@ -169,3 +172,67 @@ def test_routed_callback_parameters_reach_the_callbacks(pair_data):
         random_state=0,
     ).fit(pairs[:200], same[:200])
     assert dict(verifier.net_.callbacks_)["tagged"].tag == "set"
+
+
+@pytest.fixture(scope="module")
+def trained_embedder(small):
+    X, y = small
+    return SiameseEmbedder(max_epochs=2, early_stopping=False, random_state=0).fit(X, y)
+
+
+def test_a_given_embedder_scores_the_pairs_and_only_the_calibrator_is_fitted(
+    pair_data, trained_embedder
+):
+    (pairs, same), (test_pairs, test_same) = pair_data
+    verifier = SiameseVerifier(embedder=FrozenEstimator(trained_embedder), loss="triplet")
+    verifier.fit(test_pairs, test_same)
+    assert not hasattr(verifier, "net_") and not hasattr(verifier, "n_iter_")
+    np.testing.assert_array_equal(
+        verifier.decision_function(pairs), trained_embedder.pair_score(pairs)
+    )
+    expected = platt_scaling(trained_embedder.pair_score(test_pairs), test_same)
+    np.testing.assert_allclose(
+        verifier.predict_proba(pairs)[:, 1],
+        expected.predict_proba(trained_embedder.pair_score(pairs)[:, None])[:, 1],
+    )
+    tuned = TunedThresholdClassifierCV(
+        SiameseVerifier(embedder=FrozenEstimator(trained_embedder)), scoring="balanced_accuracy"
+    ).fit(test_pairs, test_same)
+    assert balanced_accuracy_score(same, tuned.predict(pairs)) > 0.8
+
+
+def test_an_untrained_embedder_is_refused_with_a_reason(pair_data, small):
+    (pairs, same), _ = pair_data
+    verifier = SiameseVerifier(embedder=FrozenEstimator(SiameseEmbedder()))
+    with pytest.raises(NotFittedError, match="pairs carry no class labels"):
+        verifier.fit(pairs, same)
+
+
+def test_refitting_without_the_embedder_drops_it(pair_data, trained_embedder):
+    (pairs, same), _ = pair_data
+    verifier = SiameseVerifier(embedder=FrozenEstimator(trained_embedder), max_epochs=1)
+    verifier.fit(pairs, same)
+    verifier.set_params(embedder=None).fit(pairs, same)
+    assert not hasattr(verifier, "embedder_") and hasattr(verifier, "net_")
+    verifier.set_params(embedder=FrozenEstimator(trained_embedder)).fit(pairs, same)
+    assert hasattr(verifier, "embedder_") and not hasattr(verifier, "net_")
+
+
+def test_shared_samples_are_embedded_once_and_scored_as_their_pairs(pair_data, monkeypatch):
+    (pairs, same), _ = pair_data
+    verifier = SiameseVerifier(max_epochs=1, early_stopping=False, random_state=0).fit(pairs, same)
+    a, b, c = pairs[0, 0], pairs[0, 1], pairs[1, 0]
+    # Three distinct samples (an odd number) in four pairs, one repeated.
+    shared = np.stack([[a, b], [a, c], [c, a], [a, b]])
+    net = verifier.net_
+    with torch.no_grad():
+        expected = net.criterion_.scores(net.forward(shared).double()).numpy()
+    embedded, forward = [], type(net).forward
+
+    def counting_forward(self, X):
+        embedded.append(len(X))
+        return forward(self, X)
+
+    monkeypatch.setattr(type(net), "forward", counting_forward)
+    np.testing.assert_allclose(verifier.decision_function(shared), expected, rtol=1e-6)
+    assert embedded == [2]  # the three distinct samples, two by two (the last one twice)
