@@ -374,13 +374,18 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Siamese
         scores : ndarray of shape (n_pairs,)
             Higher means more alike.
         """
+        scores = self._pair_similarity(pairs)
+        return torch.sigmoid(scores).numpy() if self.loss == "bce" else scores.numpy()
+
+    def _pair_similarity(self, pairs):
+        """The Koch head's logit of each pair for ``loss='bce'``, else minus the distance."""
         a, b = self._embed_pairs(pairs)
         if self.loss == "bce":
             head = self.net_.criterion_.head
             device = next(head.parameters()).device
             with torch.no_grad():
-                return torch.sigmoid(head(a.to(device), b.to(device))).cpu().numpy()
-        return -(a - b).norm(dim=1).numpy()
+                return head(a.to(device), b.to(device)).cpu()
+        return -(a - b).norm(dim=1)
 
     def score(self, X, y):
         """Leave-one-out nearest-neighbour accuracy of the embeddings of ``X``.

@@ -4,11 +4,12 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 
 from ._base import SHARED_CONSTRAINTS, RoutedParamsMixin, resolve_device, validate_pairs
-from ._compat import HasMethods, _fit_context
+from ._compat import _fit_context
 from ._net import pair_scores
 from ._scoring import platt_scaling
 from ._selection import warn_if_untrained_is_best
@@ -32,6 +33,12 @@ _PARAMETERS = (
     "verbose",
     "random_state",
 )
+
+
+def _similarity(embedder, pairs):
+    """A trained embedder's score of each pair: the Koch head's logit, or minus the distance."""
+    return embedder._pair_similarity(pairs).numpy().astype(np.float64)
+
 
 # Set only when the verifier trains its own network.
 _TRAINING_ATTRIBUTES = ("net_", "n_iter_", "loss_curve_", "validation_scores_", "best_epoch_")
@@ -57,12 +64,12 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
     ----------
     embedder : FrozenEstimator or None, default=None
         ``None`` trains a twin network on the pairs, from the parameters
-        below. A trained :class:`SiameseEmbedder` (wrapped in
-        :class:`~sklearn.frozen.FrozenEstimator`, as pairs carry no class
-        labels to train it on) is used as it is: ``fit`` scores the pairs by
-        its ``pair_score`` and fits the calibrator on them, so give it pairs
-        of classes the embedder never trained on; the training parameters
-        below are then ignored.
+        below. A trained :class:`SiameseEmbedder` wrapped in
+        :class:`~sklearn.frozen.FrozenEstimator` (pairs carry no class labels
+        to train it on, and the wrapper keeps it trained through ``clone``)
+        is used as it is: ``fit`` scores the pairs by its similarity and fits
+        the calibrator on them, so give it pairs of classes the embedder never
+        trained on; the training parameters below are then ignored.
     loss : {'contrastive', 'bce'}, default='contrastive'
         Contrastive loss on the distance of each pair, or Koch's learned head
         with binary cross-entropy. ``'triplet'`` is refused: triplets need
@@ -147,7 +154,7 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "embedder": [None, HasMethods(["pair_score"])],
+        "embedder": [None, FrozenEstimator],
         **{name: SHARED_CONSTRAINTS[name] for name in _PARAMETERS},
     }
 
@@ -223,19 +230,20 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
                 "y must hold both 0 (different) and 1 (same) and nothing else; "
                 f"got the values {np.unique(y).tolist()}."
             )
-        self.classes_ = np.array([0, 1])
-        self.sample_shape_ = tuple(pairs.shape[2:])
-        self.n_features_in_ = int(np.prod(self.sample_shape_))
         y = y.astype(np.int64)
-        for name in (*_TRAINING_ATTRIBUTES, "embedder_"):
-            vars(self).pop(name, None)  # left by an earlier fit of the other kind
+        sample_shape = tuple(pairs.shape[2:])
+        # Fitted attributes are set only once nothing can fail: a refit that
+        # raises leaves the estimator as it was.
         if self.embedder is not None:
-            self.embedder_ = self._trained_embedder()
-            self.calibrator_ = platt_scaling(self.embedder_.pair_score(pairs), y)
+            embedder = self._trained_embedder(sample_shape)
+            calibrator = platt_scaling(_similarity(embedder, pairs), y)
+            self._start_fitted_state(sample_shape)
+            self.embedder_, self.calibrator_ = embedder, calibrator
             return self
         params = self.get_params(deep=False)  # with the routed ones
         device = resolve_device(self.device)
         fitted = train_pair_net(params, pairs, y, device, check_random_state(self.random_state))
+        self._start_fitted_state(sample_shape)
         self.net_ = fitted.net
         self._default_module_args = fitted.default_module_args
         self.n_iter_ = len(self.net_.history)
@@ -254,7 +262,21 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
         self.calibrator_ = platt_scaling(scores, same)
         return self
 
-    def _trained_embedder(self):
+    def _start_fitted_state(self, sample_shape):
+        """Drop what an earlier fit of either kind left, and record the pairs' shape."""
+        for name in (*_TRAINING_ATTRIBUTES, "embedder_", "_default_module_args"):
+            vars(self).pop(name, None)
+        self.classes_ = np.array([0, 1])
+        self.sample_shape_ = sample_shape
+        self.n_features_in_ = int(np.prod(sample_shape))
+
+    def _trained_embedder(self, sample_shape):
+        """The given embedder, checked to be a trained SiameseEmbedder for these pairs."""
+        if not hasattr(self.embedder.estimator, "_pair_similarity"):
+            raise TypeError(
+                "embedder must wrap a SiameseEmbedder, which scores pairs; got a "
+                f"FrozenEstimator of {type(self.embedder.estimator).__name__}."
+            )
         try:
             check_is_fitted(self.embedder)
         except NotFittedError as error:
@@ -263,6 +285,11 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
                 "on. Fit the SiameseEmbedder on class labels first, and pass it "
                 "wrapped in FrozenEstimator."
             ) from error
+        if self.embedder.sample_shape_ != sample_shape:
+            raise ValueError(
+                f"The pairs hold samples of shape {sample_shape}, and the embedder "
+                f"was trained on samples of shape {self.embedder.sample_shape_}."
+            )
         return self.embedder
 
     def decision_function(self, X):
@@ -281,7 +308,7 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
         check_is_fitted(self)
         pairs = validate_pairs(X, self.sample_shape_)
         if hasattr(self, "embedder_"):
-            return self.embedder_.pair_score(pairs)
+            return _similarity(self.embedder_, pairs)
         return pair_scores(self.net_, pairs)
 
     def predict_proba(self, X):

@@ -168,3 +168,64 @@ def test_photos_are_turned_as_their_exif_orientation_says(tmp_path):
     ).data
     np.testing.assert_array_equal(data[0, :10, 10:], 0.0)
     assert data[0, 10:].min() == 1.0 and data[0, :, :10].min() == 1.0
+
+
+def test_padding_takes_each_image_own_paper_and_remove_makes_it_white(tmp_path):
+    # A tall grey page (level 200) with a black box: padded left and right with its grey.
+    files = {"a/page.png": png(size=(10, 40), fill=200, ink=(0, 0, 10, 10))}
+    root = write_folder(tmp_path, files)
+    kept = load_images(root, image_size=(20, 20)).data[0]
+    np.testing.assert_allclose(kept[:, :7], 200 / 255)  # 5 columns wide, centred: 7.5 each side
+    np.testing.assert_array_equal(kept[:5, 8:12], 0.0)
+    removed = load_images(root, image_size=(20, 20), background="remove").data[0]
+    assert removed.max() == 1.0 and set(np.unique(removed)) == {0.0, 1.0}
+    np.testing.assert_array_equal(removed == 0.0, kept == 0.0)  # the ink stays as it was
+    inverted = load_images(root, image_size=(20, 20), background="remove", invert=True).data
+    np.testing.assert_array_equal(inverted[0], 1 - removed)
+
+
+def test_wide_grey_levels_and_transparency(tmp_path):
+    ramp = np.linspace(0, 65535, 64, dtype=np.uint16).reshape(8, 8)
+    sixteen = io.BytesIO()
+    Image.fromarray(ramp).save(sixteen, format="PNG")  # mode I;16
+    ink_on_nothing = Image.new("LA", (8, 8), (0, 0))  # black, fully transparent
+    ink_on_nothing.paste((0, 255), (0, 0, 4, 8))  # the left half opaque black
+    alpha = io.BytesIO()
+    ink_on_nothing.save(alpha, format="PNG")
+    files = {"a/sixteen.png": sixteen.getvalue(), "a/alpha.png": alpha.getvalue()}
+    data = load_images(write_folder(tmp_path, files), image_size=8).data
+    alpha_image, sixteen_image = data  # sorted names: alpha, sixteen
+    np.testing.assert_allclose(sixteen_image, np.round(ramp / 65535 * 255) / 255)
+    np.testing.assert_array_equal(alpha_image[:, :4], 0.0)
+    np.testing.assert_array_equal(alpha_image[:, 4:], 1.0)  # transparency is white paper
+
+
+def test_a_zipped_folder_loads_as_the_folder(tmp_path):
+    files = {"ann/1.png": png(), "ann/2.png": png(ink=(0, 0, 5, 5)), "bob/1.png": png()}
+    folder = load_images(write_folder(tmp_path / "faces", files), image_size=8)
+    zipped_files = {f"faces/{name}": data for name, data in files.items()}
+    zipped = load_images(write_zip(tmp_path / "faces.zip", zipped_files), image_size=8)
+    assert zipped.target_names.tolist() == folder.target_names.tolist() == ["ann", "bob"]
+    np.testing.assert_array_equal(zipped.data, folder.data)
+    assert zipped.filenames[0].endswith("faces.zip/faces/ann/1.png")
+
+
+def test_path_likes_file_objects_and_array_sizes(tmp_path):
+    class Where:
+        def __init__(self, path):
+            self.path = path
+
+        def __fspath__(self):
+            return str(self.path)
+
+    files = {"ann/1.png": png(), "bob/1.png": png()}
+    root = write_folder(tmp_path / "faces", files)
+    assert load_images(Where(root), image_size=np.array([4, 6])).data.shape == (2, 4, 6)
+    with open(write_zip(tmp_path / "faces.zip", files), "rb") as file:
+        bunch = load_images(file, image_size=4)
+    assert bunch.filenames[0] == f"{tmp_path / 'faces.zip'}/ann/1.png"
+    assert load_images(root, image_size=4, color=True).data.shape == (2, 3, 4, 4)
+    with pytest.raises(ValueError, match="pass a pattern with it"):
+        load_images(root, target="writer")
+    with pytest.raises(ValueError, match="background must be"):
+        load_images(root, background="clean")

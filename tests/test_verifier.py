@@ -8,6 +8,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from sklearn.model_selection import FixedThresholdClassifier, TunedThresholdClassifierCV
+from sklearn.preprocessing import FunctionTransformer
 
 from sksiamese import SiameseEmbedder, SiameseVerifier
 from sksiamese._scoring import platt_scaling
@@ -176,46 +177,87 @@ def test_routed_callback_parameters_reach_the_callbacks(pair_data):
 
 @pytest.fixture(scope="module")
 def trained_embedder(small):
-    X, y = small
+    X, y = small  # digits 0-4
     return SiameseEmbedder(max_epochs=2, early_stopping=False, random_state=0).fit(X, y)
 
 
+@pytest.fixture(scope="module")
+def new_digit_pairs(digits):
+    """Pairs of digits 5-9, which the embedder never trained on."""
+    _, _, X_new, y_new = digits
+    return make_pairs(X_new[0::2], y_new[0::2], 600, random_state=0), make_pairs(
+        X_new[1::2], y_new[1::2], 600, random_state=1
+    )
+
+
 def test_a_given_embedder_scores_the_pairs_and_only_the_calibrator_is_fitted(
-    pair_data, trained_embedder
+    new_digit_pairs, trained_embedder
 ):
-    (pairs, same), (test_pairs, test_same) = pair_data
+    (pairs, same), (test_pairs, test_same) = new_digit_pairs
+    weights = {k: v.clone() for k, v in trained_embedder.net_.module_.state_dict().items()}
     verifier = SiameseVerifier(embedder=FrozenEstimator(trained_embedder), loss="triplet")
-    verifier.fit(test_pairs, test_same)
+    verifier.fit(pairs, same)
     assert not hasattr(verifier, "net_") and not hasattr(verifier, "n_iter_")
-    np.testing.assert_array_equal(
-        verifier.decision_function(pairs), trained_embedder.pair_score(pairs)
-    )
-    expected = platt_scaling(trained_embedder.pair_score(test_pairs), test_same)
+    scores = verifier.decision_function(test_pairs)
+    assert scores.dtype == np.float64
+    np.testing.assert_allclose(scores, trained_embedder.pair_score(test_pairs), rtol=1e-6)
+    expected = platt_scaling(trained_embedder.pair_score(pairs), same)
     np.testing.assert_allclose(
-        verifier.predict_proba(pairs)[:, 1],
-        expected.predict_proba(trained_embedder.pair_score(pairs)[:, None])[:, 1],
+        verifier.predict_proba(test_pairs)[:, 1],
+        expected.predict_proba(scores[:, None])[:, 1],
+        rtol=1e-6,
     )
+    for key, value in trained_embedder.net_.module_.state_dict().items():
+        torch.testing.assert_close(value, weights[key])  # the embedder is not trained
     tuned = TunedThresholdClassifierCV(
         SiameseVerifier(embedder=FrozenEstimator(trained_embedder)), scoring="balanced_accuracy"
-    ).fit(test_pairs, test_same)
-    assert balanced_accuracy_score(same, tuned.predict(pairs)) > 0.8
+    ).fit(pairs, same)  # clones the verifier: the frozen embedder stays trained
+    assert balanced_accuracy_score(test_same, tuned.predict(test_pairs)) > 0.7
+    restored = pickle.loads(pickle.dumps(verifier))
+    np.testing.assert_array_equal(restored.decision_function(test_pairs), scores)
 
 
-def test_an_untrained_embedder_is_refused_with_a_reason(pair_data, small):
-    (pairs, same), _ = pair_data
-    verifier = SiameseVerifier(embedder=FrozenEstimator(SiameseEmbedder()))
+def test_a_koch_head_embedder_gives_its_logits(new_digit_pairs, small):
+    (pairs, same), _ = new_digit_pairs
+    X, y = small
+    bce = SiameseEmbedder(loss="bce", max_epochs=1, early_stopping=False, random_state=0).fit(X, y)
+    verifier = SiameseVerifier(embedder=FrozenEstimator(bce)).fit(pairs, same)
+    probability = bce.pair_score(pairs).astype(np.float64)
+    np.testing.assert_allclose(
+        1 / (1 + np.exp(-verifier.decision_function(pairs))), probability, rtol=1e-5
+    )
+
+
+def test_the_embedder_must_be_a_trained_frozen_siamese_embedder_of_these_samples(
+    new_digit_pairs, trained_embedder
+):
+    (pairs, same), _ = new_digit_pairs
+    with pytest.raises(ValueError, match="FrozenEstimator"):  # clone would untrain it
+        SiameseVerifier(embedder=trained_embedder).fit(pairs, same)
     with pytest.raises(NotFittedError, match="pairs carry no class labels"):
-        verifier.fit(pairs, same)
+        SiameseVerifier(embedder=FrozenEstimator(SiameseEmbedder())).fit(pairs, same)
+    identity = FrozenEstimator(FunctionTransformer().fit(pairs[:, 0]))
+    with pytest.raises(TypeError, match="must wrap a SiameseEmbedder"):
+        SiameseVerifier(embedder=identity).fit(pairs, same)
+    with pytest.raises(ValueError, match=r"shape \(32,\).*shape \(64,\)"):
+        SiameseVerifier(embedder=FrozenEstimator(trained_embedder)).fit(pairs[..., :32], same)
 
 
-def test_refitting_without_the_embedder_drops_it(pair_data, trained_embedder):
-    (pairs, same), _ = pair_data
+def test_refits_drop_the_other_kind_and_a_failed_one_changes_nothing(
+    new_digit_pairs, trained_embedder
+):
+    (pairs, same), _ = new_digit_pairs
     verifier = SiameseVerifier(embedder=FrozenEstimator(trained_embedder), max_epochs=1)
     verifier.fit(pairs, same)
     verifier.set_params(embedder=None).fit(pairs, same)
     assert not hasattr(verifier, "embedder_") and hasattr(verifier, "net_")
+    scores = verifier.decision_function(pairs)
+    with pytest.raises(NotFittedError):
+        verifier.set_params(embedder=FrozenEstimator(SiameseEmbedder())).fit(pairs, same)
+    np.testing.assert_array_equal(verifier.decision_function(pairs), scores)
     verifier.set_params(embedder=FrozenEstimator(trained_embedder)).fit(pairs, same)
     assert hasattr(verifier, "embedder_") and not hasattr(verifier, "net_")
+    assert not hasattr(verifier, "_default_module_args")
 
 
 def test_shared_samples_are_embedded_once_and_scored_as_their_pairs(pair_data, monkeypatch):
