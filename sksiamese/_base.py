@@ -23,13 +23,19 @@ from .augmentation import RandomAffine
 ROUTED_PREFIXES = ("module__", "optimizer__", "callbacks__")
 
 SHARED_PARAMETERS_DOC = """\
-loss : {'contrastive', 'triplet', 'bce'}, default='contrastive'
+loss : {'contrastive', 'triplet', 'bce'} or torch.nn.Module, default='contrastive'
     Training objective, computed on the pairs and triplets inside each
     batch. ``'contrastive'``: Hadsell et al. (2006). ``'triplet'``: triplet
     margin loss with online mining (see ``mining``). ``'bce'``: Koch et
     al. (2015), a learned weighted-L1 head and a sigmoid, cross-entropy on
     balanced positive and negative pairs. Contrastive is the default: it
-    led on Omniglot validation alphabets with every setting tried.
+    led on Omniglot validation alphabets with every setting tried. A module
+    called as ``loss(embeddings, labels)``: a pytorch-metric-learning loss
+    (``pip install sksiamese[pml]``) or your own, copied for each fit and
+    trained with the network, its own parameters included (give them their
+    own learning rate with ``optimizer__param_groups=[("loss.*", {"lr":
+    ...})]``). ``margin`` and ``mining`` do not apply to it, and samples are
+    compared by Euclidean distance.
 margin : float, default=0.5
     Margin of the contrastive and triplet losses, in units of distance
     between L2-normalised embeddings (which lie in ``[0, 2]``). The default
@@ -42,6 +48,11 @@ mining : {'batch_hard', 'semi_hard', 'all'}, default='batch_hard'
     with a positive loss. Contrastive: each anchor's farthest positive and
     closest negative, or all pairs. bce: each anchor's hardest negative,
     or all negatives. ``'semi_hard'`` applies to the triplet loss only.
+miner : torch.nn.Module or None, default=None
+    With a module ``loss``: called as ``miner(embeddings, labels)`` on each
+    batch, its tuple of pairs or triplets passed to the loss as a third
+    argument (a pytorch-metric-learning miner). ``None`` calls the loss on
+    the whole batch.
 module : torch.nn.Module class or instance, default=None
     The twin branch, mapping a batch of samples to a batch of embeddings.
     ``None`` picks :class:`~sksiamese.modules.MLPBranch` for ``(n, d)``
@@ -64,8 +75,10 @@ lr_schedule : {'onecycle', 'constant'}, default='onecycle'
     ``'onecycle'`` (Smith and Topin 2019) warms the learning rate up to
     ``lr`` over the first 30% of the batches, then anneals it to almost
     zero by the last batch of ``max_epochs``: fast, stable training with
-    little tuning. Only the learning rate cycles: the optimizer's momentum
-    (Adam's ``beta1``, SGD's ``momentum``) stays as set.
+    little tuning. Parameter groups given their own rate through
+    ``optimizer__param_groups`` peak at that rate. Only the learning rate
+    cycles: the optimizer's momentum (Adam's ``beta1``, SGD's ``momentum``)
+    stays as set.
     ``'constant'`` keeps ``lr`` throughout.
 classes_per_batch : int or 'auto', default='auto'
     Classes in each training batch (P); at most the number of classes with
@@ -142,7 +155,8 @@ random_state : int, RandomState instance or None, default=None
     as in skorch."""
 
 SHARED_CONSTRAINTS = {
-    "loss": [StrOptions({"contrastive", "triplet", "bce"})],
+    "loss": [StrOptions({"contrastive", "triplet", "bce"}), torch.nn.Module],
+    "miner": [None, torch.nn.Module],
     "margin": [Interval(Real, 0, None, closed="neither")],
     "mining": [StrOptions({"batch_hard", "semi_hard", "all"})],
     "module": [None, torch.nn.Module, callable],

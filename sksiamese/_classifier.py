@@ -231,6 +231,7 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         loss="contrastive",
         margin=0.5,
         mining="batch_hard",
+        miner=None,
         module=None,
         embedding_dim=64,
         max_epochs=30,
@@ -261,6 +262,7 @@ class OneShotClassifier(ClassifierMixin, SiameseBase):
         self.loss = loss
         self.margin = margin
         self.mining = mining
+        self.miner = miner
         self.module = module
         self.embedding_dim = embedding_dim
         self.max_epochs = max_epochs

@@ -159,6 +159,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Siamese
         loss="contrastive",
         margin=0.5,
         mining="batch_hard",
+        miner=None,
         module=None,
         embedding_dim=64,
         max_epochs=30,
@@ -183,6 +184,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Siamese
         self.loss = loss
         self.margin = margin
         self.mining = mining
+        self.miner = miner
         self.module = module
         self.embedding_dim = embedding_dim
         self.max_epochs = max_epochs

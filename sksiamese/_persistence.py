@@ -19,7 +19,7 @@ def embedder_state(embedder):
     """The twin branch, the loss's weights and the fitted plain values, as a dict."""
     state = {
         "format": FORMAT,
-        "loss": embedder.loss,
+        "loss": loss_name(embedder.loss),
         "module": embedder.net_.module_.state_dict(),
         "criterion": embedder.net_.criterion_.state_dict(),
         "sample_shape": list(embedder.sample_shape_),
@@ -35,6 +35,13 @@ def embedder_state(embedder):
     if head is not None:
         state["head_dim"] = int(head.raw_weight.shape[0])
     return state
+
+
+def loss_name(loss):
+    """A built-in loss's name, or a module loss's class path: what a weight file records."""
+    if isinstance(loss, str):
+        return loss
+    return f"{type(loss).__module__}.{type(loss).__qualname__}"
 
 
 def read_state(path, expected):
@@ -58,10 +65,11 @@ def read_state(path, expected):
 
 def restore_net(state, path, params, device):
     """Rebuild the net from ``params`` and fill it with the weights of ``state``."""
-    if state["loss"] != params["loss"]:
+    if state["loss"] != loss_name(params["loss"]):
         raise ValueError(
             f"{path} holds weights trained with loss={state['loss']!r}; this "
-            f"estimator has loss={params['loss']!r}. Create it with the loss it was trained with."
+            f"estimator has loss={loss_name(params['loss'])!r}. Create it with the loss "
+            "it was trained with."
         )
     sample_shape = tuple(state["sample_shape"])
     seeds = dict.fromkeys(("init", "train", "valid", "split", "augment"), 0)

@@ -31,7 +31,7 @@ from ._selection import (
     selection_mode,
 )
 from .augmentation import RandomAffine
-from .losses import BCEPairLoss, ContrastiveLoss, PairLoss, TripletLoss
+from .losses import BCEPairLoss, ContrastiveLoss, EmbeddingLoss, PairLoss, TripletLoss
 from .modules import ConvBranch, MLPBranch
 
 
@@ -68,6 +68,14 @@ def mlp_data_args(X, n_classes, rng):
 def criterion_for(params, embedding_dim):
     """The loss class named by ``params['loss']`` and its arguments."""
     loss, mining = params["loss"], params["mining"]
+    if isinstance(loss, torch.nn.Module):
+        # Copies: training changes the loss's own parameters; fit leaves params alone.
+        return EmbeddingLoss, {"loss": copy.deepcopy(loss), "miner": copy.deepcopy(params["miner"])}
+    if params["miner"] is not None:
+        raise ValueError(
+            f"miner applies to a module loss; loss={loss!r} chooses its pairs and "
+            "triplets with `mining`."
+        )
     if loss == "triplet":
         return TripletLoss, {"margin": params["margin"], "mining": mining}
     if mining == "semi_hard":
@@ -77,13 +85,22 @@ def criterion_for(params, embedding_dim):
     return BCEPairLoss, {"embedding_dim": embedding_dim, "mining": mining}
 
 
+def one_cycle_per_group(optimizer, **kwargs):
+    """``OneCycleLR`` whose every parameter group peaks at its own learning rate.
+
+    A loss with parameters of its own may be given another rate through
+    ``optimizer__param_groups``; a single ``max_lr`` would override it.
+    """
+    peaks = [group.get("max_lr", group["lr"]) for group in optimizer.param_groups]
+    return OneCycleLR(optimizer, max_lr=peaks, **kwargs)
+
+
 def base_callbacks(params, steps_per_epoch):
     """The library's own callbacks: a finite-loss guard and the lr schedule."""
     callbacks = [("finite_loss", FiniteLoss())]
     if params["lr_schedule"] == "onecycle":
         one_cycle = LRScheduler(
-            policy=OneCycleLR,
-            max_lr=params["lr"],
+            policy=one_cycle_per_group,
             total_steps=params["max_epochs"] * steps_per_epoch,
             # The optimizer's own momentum (Adam's beta1, SGD's momentum) is
             # the user's: torch's default would cycle it, and give plain SGD one.

@@ -9,7 +9,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 
 from ._base import SHARED_CONSTRAINTS, RoutedParamsMixin, resolve_device, validate_pairs
-from ._compat import _fit_context
+from ._compat import StrOptions, _fit_context
 from ._net import pair_scores
 from ._scoring import platt_scaling
 from ._selection import warn_if_untrained_is_best
@@ -156,6 +156,8 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
     _parameter_constraints = {
         "embedder": [None, FrozenEstimator],
         **{name: SHARED_CONSTRAINTS[name] for name in _PARAMETERS},
+        # Pairs carry no class labels, which module losses take.
+        "loss": [StrOptions({"contrastive", "triplet", "bce"})],
     }
 
     def __init__(

@@ -13,7 +13,14 @@ from torch.nn import functional as F
 
 from .modules import KochHead
 
-__all__ = ["ContrastiveLoss", "TripletLoss", "BCEPairLoss", "PairLoss", "pairwise_distances"]
+__all__ = [
+    "ContrastiveLoss",
+    "TripletLoss",
+    "BCEPairLoss",
+    "PairLoss",
+    "EmbeddingLoss",
+    "pairwise_distances",
+]
 
 
 def pairwise_distances(embeddings):
@@ -199,6 +206,36 @@ class BCEPairLoss(nn.Module):
         else:
             raise ValueError(f"Unknown mining {self.mining!r} for the bce loss.")
         return 0.5 * (_masked_mean(losses, positive) + negative_loss)
+
+
+class EmbeddingLoss(nn.Module):
+    """Any loss of a batch's embeddings and labels, with an optional miner.
+
+    The contract of pytorch-metric-learning: ``miner(embeddings, labels)``
+    returns the pairs or triplets to learn from, and ``loss(embeddings,
+    labels, indices_tuple)`` their loss; without a miner the loss is called
+    as ``loss(embeddings, labels)``. Both are submodules, so the parameters
+    of a loss that has some (ArcFace's class centres, ProxyAnchor's proxies)
+    train with the network.
+
+    Parameters
+    ----------
+    loss : torch.nn.Module
+        Called as ``loss(embeddings, labels)`` (or with the miner's
+        ``indices_tuple`` as a third argument); returns a scalar.
+    miner : torch.nn.Module or None, default=None
+        Called as ``miner(embeddings, labels)``.
+    """
+
+    def __init__(self, loss, miner=None):
+        super().__init__()
+        self.loss = loss
+        self.miner = miner
+
+    def forward(self, embeddings, labels):
+        if self.miner is None:
+            return self.loss(embeddings, labels)
+        return self.loss(embeddings, labels, self.miner(embeddings, labels))
 
 
 class PairLoss(nn.Module):
