@@ -34,8 +34,12 @@ loss : {'contrastive', 'triplet', 'bce'} or torch.nn.Module, default='contrastiv
     (``pip install sksiamese[pml]``) or your own, copied for each fit and
     trained with the network, its own parameters included (give them their
     own learning rate with ``optimizer__param_groups=[("loss.*", {"lr":
-    ...})]``). ``margin`` and ``mining`` do not apply to it, and samples are
-    compared by Euclidean distance.
+    ...})]``). ``margin`` and ``mining`` do not apply to it; samples are
+    compared by the Euclidean distance of L2-normalised embeddings (the
+    default branches normalise; normalise a custom module's output too, as
+    pytorch-metric-learning's losses do inside). Create the loss on the CPU:
+    it is copied at each clone and fit, and ``random_state`` does not seed
+    its own initial parameters.
 margin : float, default=0.5
     Margin of the contrastive and triplet losses, in units of distance
     between L2-normalised embeddings (which lie in ``[0, 2]``). The default
@@ -83,7 +87,7 @@ lr_schedule : {'onecycle', 'constant'}, default='onecycle'
 classes_per_batch : int or 'auto', default='auto'
     Classes in each training batch (P); at most the number of classes with
     two or more samples. ``'auto'``: 64 for the contrastive loss, 32 for
-    triplet and bce. On Omniglot validation alphabets 64 classes lifted
+    triplet, bce and module losses. On Omniglot validation alphabets 64 classes lifted
     contrastive from 80.9% to 82.5%, left bce where it was, and made
     batch-hard triplet training collapse (harder negatives).
 samples_per_class : int, default=4

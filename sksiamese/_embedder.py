@@ -55,6 +55,16 @@ def embed_views(net, X, distortions):
     return torch.cat(chunks)
 
 
+def _check_loss_classes(loss, n_classes):
+    """A loss that classifies (ArcFace, ProxyAnchor) must have a class for every label."""
+    n_loss_classes = getattr(loss, "num_classes", None)
+    if isinstance(n_loss_classes, int) and n_loss_classes < n_classes:
+        raise ValueError(
+            f"loss={type(loss).__name__} has num_classes={n_loss_classes}, and fit got "
+            f"{n_classes} classes; create it with num_classes of at least {n_classes}."
+        )
+
+
 def check_training_labels(y):
     """Encode class labels and check that they can form positive pairs."""
     classes, codes = encode_labels(y)
@@ -225,6 +235,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Siamese
         """
         X, y = validate_samples(self, X, y, reset=True)
         _, codes = check_training_labels(y)
+        _check_loss_classes(self.loss, int(codes.max()) + 1)
         random_state = check_random_state(self.random_state)
         device = resolve_device(self.device)
         fitted = train_net(self._shared_params(), X, codes, device, random_state)
@@ -305,7 +316,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Siamese
             return
         warnings.warn(
             f"Training collapsed: {problem}, so the embedder cannot tell classes "
-            "apart. Lower `lr`, change `margin` or `mining`, or train longer.",
+            "apart. Lower `lr`, change `margin` or `mining` (or the loss), or train longer.",
             ConvergenceWarning,
             stacklevel=4,
         )

@@ -38,10 +38,12 @@ def embedder_state(embedder):
 
 
 def loss_name(loss):
-    """A built-in loss's name, or a module loss's class path: what a weight file records."""
-    if isinstance(loss, str):
-        return loss
-    return f"{type(loss).__module__}.{type(loss).__qualname__}"
+    """A built-in loss's name, or a module loss's class name: what a weight file records.
+
+    Only the class is checked at loading, and the shapes of its parameters;
+    its hyper-parameters (ArcFace's margin, say) are the user's to match.
+    """
+    return loss if isinstance(loss, str) else type(loss).__qualname__
 
 
 def read_state(path, expected):

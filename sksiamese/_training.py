@@ -68,6 +68,11 @@ def mlp_data_args(X, n_classes, rng):
 def criterion_for(params, embedding_dim):
     """The loss class named by ``params['loss']`` and its arguments."""
     loss, mining = params["loss"], params["mining"]
+    if isinstance(loss, ContrastiveLoss | TripletLoss | BCEPairLoss):
+        raise ValueError(
+            f"loss={type(loss).__name__}(...) is one of sksiamese's own losses: pass "
+            "its name ('contrastive', 'triplet' or 'bce') with `margin` and `mining`."
+        )
     if isinstance(loss, torch.nn.Module):
         # Copies: training changes the loss's own parameters; fit leaves params alone.
         return EmbeddingLoss, {"loss": copy.deepcopy(loss), "miner": copy.deepcopy(params["miner"])}
@@ -174,6 +179,10 @@ def branch_factory(params, sample_shape, data_args=None):
         return functools.partial(copy.deepcopy, module), {}
     if module is None:
         module, args = default_module(sample_shape, params["embedding_dim"], data_args)
+        if isinstance(params["loss"], torch.nn.Module) and "residual" in args:
+            # Module losses (pytorch-metric-learning's) normalise inside the loss:
+            # compared by distance, the embeddings must be normalised as trained.
+            args = {**args, "normalize": True}
         return module, {**args, **routed}
     return module, routed
 

@@ -47,11 +47,26 @@ def test_pml_triplet_loss_with_the_batch_hard_miner_is_ours_with_batch_hard(batc
     torch.testing.assert_close(theirs(embeddings, labels, mined), ours(embeddings, labels))
 
 
+class CountingMiner(torch.nn.Module):
+    """PML's multi-similarity miner, counting its calls."""
+
+    def __init__(self):
+        super().__init__()
+        self.miner, self.calls = pml_miners.MultiSimilarityMiner(), 0
+
+    def forward(self, embeddings, labels):
+        self.calls += 1
+        return self.miner(embeddings, labels)
+
+
 def test_a_pml_loss_and_miner_train_the_embedder_and_leave_the_parameters_alone(small):
     X, y = small
     loss = pml_losses.MultiSimilarityLoss()
-    miner = pml_miners.MultiSimilarityMiner()
+    miner = CountingMiner()
     embedder = SiameseEmbedder(loss=loss, miner=miner, **FAST).fit(X, y)
+    assert embedder.net_.criterion_.miner.calls > 0 and miner.calls == 0  # the copy mined
+    # Compared by distance, the embeddings are normalised as the loss saw them.
+    np.testing.assert_allclose(np.linalg.norm(embedder.transform(X), axis=1), 1.0, rtol=1e-5)
     criterion = embedder.net_.criterion_
     assert criterion.loss is not loss and criterion.miner is not miner  # copies trained
     assert embedder.loss is loss and embedder.miner is miner
@@ -78,19 +93,31 @@ def test_a_loss_with_parameters_trains_them_at_their_own_learning_rate(small):
     assert loss_group["max_lr"] == 0.05 and peaks == {0.05, embedder.lr}
 
 
-def test_a_pml_loss_is_cloned_pickled_and_saved_in_safe_weight_files(small, tmp_path):
+def test_a_loss_with_parameters_is_pickled_and_saved_in_safe_weight_files(small, tmp_path):
     X, y = small
-    params = dict(loss=pml_losses.CircleLoss(), **FAST)
-    embedder = SiameseEmbedder(**params).fit(X, y)
+    embedder = SiameseEmbedder(loss=pml_losses.ArcFaceLoss(5, 16), **FAST).fit(X, y)
     assert clone(embedder).loss is not embedder.loss
     restored = pickle.loads(pickle.dumps(embedder))
     np.testing.assert_array_equal(restored.transform(X), embedder.transform(X))
     embedder.save_weights(tmp_path / "w.pt")
     torch.load(tmp_path / "w.pt", weights_only=True)  # tensors and plain values only
-    loaded = SiameseEmbedder(**params).load_weights(tmp_path / "w.pt")
+    # A new instance of the class, with other initial centres, takes the trained ones.
+    loaded = SiameseEmbedder(**{**FAST, "loss": pml_losses.ArcFaceLoss(5, 16)})
+    loaded.load_weights(tmp_path / "w.pt")
     np.testing.assert_array_equal(loaded.transform(X), embedder.transform(X))
-    with pytest.raises(ValueError, match="CircleLoss.*'contrastive'"):
-        SiameseEmbedder(**{**params, "loss": "contrastive"}).load_weights(tmp_path / "w.pt")
+    torch.testing.assert_close(
+        loaded.net_.criterion_.loss.W, embedder.net_.criterion_.loss.W.detach()
+    )
+    with pytest.raises(ValueError, match="ArcFaceLoss.*'contrastive'"):
+        SiameseEmbedder(**FAST).load_weights(tmp_path / "w.pt")
+
+
+def test_a_loss_with_too_few_classes_or_one_of_ours_is_refused_before_training(small):
+    X, y = small
+    with pytest.raises(ValueError, match="num_classes=4, and fit got 5 classes"):
+        SiameseEmbedder(loss=pml_losses.ArcFaceLoss(4, 16), **FAST).fit(X, y)
+    with pytest.raises(ValueError, match="pass its name"):
+        SiameseEmbedder(loss=TripletLoss(), **FAST).fit(X, y)
 
 
 def test_grid_search_chooses_among_pml_losses(small):
@@ -103,7 +130,10 @@ def test_grid_search_chooses_among_pml_losses(small):
     ).fit(X, y, groups=y)
     assert len(search.cv_results_["mean_test_score"]) == 3
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
-    assert search.best_estimator_.predict(X).shape == y.shape
+    best = search.best_estimator_
+    criterion = best.embedder_.net_.criterion_
+    expected = best.loss if isinstance(best.loss, str) else type(best.loss)
+    assert expected == "triplet" or isinstance(criterion.loss, expected)
 
 
 def test_a_miner_needs_a_module_loss_and_the_verifier_takes_no_module_loss(small, pair_pairs):
@@ -111,7 +141,8 @@ def test_a_miner_needs_a_module_loss_and_the_verifier_takes_no_module_loss(small
     with pytest.raises(ValueError, match="miner applies to a module loss"):
         SiameseEmbedder(miner=pml_miners.MultiSimilarityMiner(), **FAST).fit(X, y)
     pairs, same = pair_pairs
-    with pytest.raises(ValueError, match="loss"):
+    # scikit-learn's parameter check, not PairLoss's own.
+    with pytest.raises(ValueError, match="The 'loss' parameter of SiameseVerifier must be"):
         SiameseVerifier(loss=pml_losses.ContrastiveLoss()).fit(pairs, same)
 
 
