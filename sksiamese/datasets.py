@@ -7,6 +7,7 @@ zip files works offline.
 """
 
 import contextlib
+import functools
 import hashlib
 import os
 import shutil
@@ -138,20 +139,38 @@ def _decode(data, image_size):
     return 255 - np.asarray(image, dtype=np.uint8)
 
 
-def _read_images(path, image_size):
-    """Decode every character image of an ``images_*`` zip, in sorted order."""
-    images, target, alphabet, drawer = [], [], [], []
+@contextlib.contextmanager
+def _png_members(path):
+    """``{name: opener}`` of the PNG files of an ``images_*`` zip or extracted folder.
+
+    Names are ``images_*/<alphabet>/<character>/<file>.png`` in both.
+    """
+    if path.is_dir():
+        yield {
+            file.relative_to(path.parent).as_posix(): functools.partial(file.open, "rb")
+            for file in path.rglob("*.png")
+        }
+        return
     with zipfile.ZipFile(path) as archive:
-        for member in sorted(archive.namelist()):
+        yield {name: functools.partial(archive.open, name) for name in archive.namelist()}
+
+
+def _read_images(path, image_size):
+    """Decode every character image of an ``images_*`` zip or folder, in sorted order."""
+    images, target, alphabet, drawer = [], [], [], []
+    with _png_members(path) as members:
+        for member in sorted(members):
             parts = PurePosixPath(member).parts
             if not member.endswith(".png") or len(parts) != 4:
                 continue
             _, language, character, filename = parts
-            with archive.open(member) as data:
+            with members[member]() as data:
                 images.append(_decode(data, image_size))
             target.append(f"{language}/{character}")
             alphabet.append(language)
             drawer.append(int(filename.removesuffix(".png").split("_")[1]))
+    if not images:
+        raise OSError(f"{path} holds no images_*/<alphabet>/<character>/<drawing>.png files.")
     return np.stack(images), np.array(target), np.array(alphabet), np.array(drawer)
 
 
@@ -161,7 +180,8 @@ def _cached_arrays(name, path, image_size):
     if cache.exists():
         with np.load(cache) as arrays:
             return tuple(arrays[key] for key in ("images", "target", "alphabet", "drawer"))
-    _check_digest(path, name)
+    if path.is_file():  # an extracted folder is the user's own: no digest to check
+        _check_digest(path, name)
     arrays = _read_images(path, image_size)
     try:
         with _replacing(cache) as partial, open(partial, "wb") as file:
@@ -207,7 +227,10 @@ def fetch_omniglot(
         'evaluation': keep it for testing.
     data_home : str or path-like, default=None
         Cache folder (see :func:`get_data_home`); the zip files live in its
-        ``omniglot`` subfolder.
+        ``omniglot`` subfolder. A folder extracted from the zip there
+        (``omniglot/images_background/<alphabet>/<character>/*.png``) is read
+        instead, offline and without the digest check that downloaded files
+        get.
     download_if_missing : bool, default=True
         Download a missing file; otherwise raise ``OSError``.
     image_size : int, default=None
@@ -244,7 +267,11 @@ def fetch_omniglot(
         choices = sorted(set(_FILES) - {"runs"})
         raise ValueError(f"subset must be one of {choices}; got {subset!r}.")
     _check_image_size(image_size)
-    path = _zip_path(subset, data_home, download_if_missing)
+    folder = get_data_home(data_home) / "omniglot" / PurePosixPath(_FILES[subset][0]).stem
+    if folder.is_dir():
+        path = folder
+    else:
+        path = _zip_path(subset, data_home, download_if_missing)
     arrays = _cached_arrays(subset, path, image_size)
     if rotations:
         arrays = _add_rotations(*arrays)

@@ -217,3 +217,24 @@ def test_a_failed_cache_write_leaves_no_cache(tmp_path, synthetic, monkeypatch):
     again = fetch_omniglot("background_small1", data_home=tmp_path)
     np.testing.assert_array_equal(again.data, first.data)
     assert (tmp_path / "omniglot" / "images_background_small1_full.npz").exists()
+
+
+def test_an_extracted_folder_is_read_offline_as_its_zip(tmp_path, synthetic):
+    from_zip = fetch_omniglot("background_small1", data_home=tmp_path / "a")
+    folder = tmp_path / "b" / "omniglot"
+    with zipfile.ZipFile(tmp_path / "server" / "images_background_small1.zip") as archive:
+        archive.extractall(folder)
+    # Not a byte of the zip is there, and downloading is off: the folder serves.
+    from_folder = fetch_omniglot(
+        "background_small1", data_home=tmp_path / "b", download_if_missing=False
+    )
+    np.testing.assert_array_equal(from_folder.data, from_zip.data)
+    for key in ("target", "alphabet", "drawer"):
+        np.testing.assert_array_equal(from_folder[key], from_zip[key])
+    assert (folder / "images_background_small1_full.npz").exists()
+
+
+def test_an_extracted_folder_without_drawings_is_refused(tmp_path):
+    (tmp_path / "omniglot" / "images_background_small1" / "Greek").mkdir(parents=True)
+    with pytest.raises(OSError, match="holds no images_"):
+        fetch_omniglot("background_small1", data_home=tmp_path, download_if_missing=False)
