@@ -133,13 +133,11 @@ def warn_if_many_missed(n_missed, n_queries, description):
 
 
 def index_to_bytes(index):
-    """faiss's serialised bytes of ``index``, as a uint8 array (``None`` stays ``None``)."""
-    return None if index is None else _faiss().serialize_index(index)
+    """faiss's serialised bytes of ``index``, as a uint8 array."""
+    return _faiss().serialize_index(index)
 
 
 def index_from_bytes(data, description):
     """The index :func:`index_to_bytes` wrote; ``None``, with a warning, without faiss."""
-    if data is None:
-        return None
     faiss = _available(description)
     return None if faiss is None else faiss.deserialize_index(np.asarray(data, dtype=np.uint8))
