@@ -8,8 +8,9 @@ sksiamese[pml]``), and ``miner=`` any of its miners, beside the built-in
 ``'contrastive'``, ``'triplet'`` and ``'bce'``. Here each trains the same
 network on Omniglot's ``background_small1`` (136 characters at 28x28), and is
 scored by 20-way 1-shot accuracy on the alphabets of ``background_small2``
-that it never saw (Japanese katakana, Sanskrit, Tagalog): validation
-alphabets, not the evaluation ones. ArcFace learns a centre per class, at its
+that it never saw (Japanese katakana and Sanskrit; Tagalog's 17 characters
+are too few for 20-way episodes): validation alphabets, not the evaluation
+ones. ArcFace learns a centre per class, at its
 own learning rate (``optimizer__param_groups``).
 
 To keep the gallery fast, each trains 8 epochs (the default is 30), so these

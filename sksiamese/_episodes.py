@@ -6,6 +6,8 @@ embed each sample an episode uses once, and score every episode on those
 embeddings.
 """
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -22,8 +24,19 @@ def draw_episodes(y, groups, n_way, k_shot, n_queries, n_episodes, rng):
         class_groups = np.unique(np.asarray(groups), return_inverse=True)[1][
             np.unique(codes, return_index=True)[1]
         ]
-    pools = [np.flatnonzero(eligible & (class_groups == g)) for g in np.unique(class_groups)]
+    group_codes = np.unique(class_groups)
+    pools = [np.flatnonzero(eligible & (class_groups == g)) for g in group_codes]
+    too_small = [g for g, pool in zip(group_codes, pools, strict=True) if len(pool) < n_way]
     pools = [pool for pool in pools if len(pool) >= n_way]
+    if groups is not None and pools and too_small:
+        names = np.unique(np.asarray(groups))[too_small]
+        warnings.warn(
+            f"{len(names)} of {len(group_codes)} groups have fewer than n_way={n_way} "
+            f"classes with at least k_shot + n_queries = {k_shot + n_queries} samples "
+            f"and take no part in the episodes: {', '.join(map(str, names))}.",
+            UserWarning,
+            stacklevel=3,
+        )
     if not pools:
         raise ValueError(
             f"No {'group' if groups is not None else 'set'} has {n_way} classes with "

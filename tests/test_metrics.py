@@ -52,6 +52,14 @@ def test_groups_keep_each_episode_within_one_group():
         assert len(set(groups[support])) == 1 and len(set(groups[query])) == 1
 
 
+def test_groups_too_small_for_an_episode_are_named_in_a_warning():
+    y = np.repeat(np.arange(10), 3)
+    groups = np.repeat(["big", "small"], [24, 6])  # 8 classes and 2 classes
+    with pytest.warns(UserWarning, match="1 of 2 groups .* n_way=3 .*: small"):
+        episodes = list(draw_episodes(y, groups, 3, 1, 1, 20, np.random.RandomState(0)))
+    assert all(set(groups[support]) == {"big"} for support, _ in episodes)
+
+
 def test_not_enough_classes():
     with pytest.raises(ValueError, match="5 classes with at least"):
         one_shot_accuracy(identity(), np.zeros((8, 2)), np.repeat(np.arange(4), 2), n_way=5)

@@ -75,16 +75,26 @@ def test_a_pml_loss_and_miner_train_the_embedder_and_leave_the_parameters_alone(
     assert embedder.score(X, y) > 0.8
 
 
-def test_a_loss_with_parameters_trains_them_at_their_own_learning_rate(small):
+@pytest.mark.parametrize(
+    "make_loss, weights",
+    [
+        (lambda: pml_losses.ArcFaceLoss(num_classes=5, embedding_size=16), "W"),
+        # PML's ProxyAnchor learns one proxy per class, usually at a larger rate.
+        (lambda: pml_losses.ProxyAnchorLoss(num_classes=5, embedding_size=16), "proxies"),
+    ],
+    ids=["ArcFace", "ProxyAnchor"],
+)
+def test_a_loss_with_parameters_trains_them_at_their_own_learning_rate(small, make_loss, weights):
     X, y = small
-    arcface = pml_losses.ArcFaceLoss(num_classes=5, embedding_size=16)
-    before = arcface.W.detach().clone()
+    loss = make_loss()
+    before = getattr(loss, weights).detach().clone()
     embedder = SiameseEmbedder(
-        loss=arcface, optimizer__param_groups=[("loss.*", {"lr": 0.05})], **FAST
+        loss=loss, optimizer__param_groups=[("loss.*", {"lr": 0.05})], **FAST
     ).fit(X, y)
-    trained = embedder.net_.criterion_.loss.W
+    trained = getattr(embedder.net_.criterion_.loss, weights)
     assert not torch.equal(trained.detach().cpu(), before)
-    torch.testing.assert_close(arcface.W.detach(), before)  # the parameter's instance untouched
+    # The user's instance is untouched.
+    torch.testing.assert_close(getattr(loss, weights).detach(), before)
     # The one-cycle schedule peaks each group at its own rate.
     peaks = {g["max_lr"] for g in embedder.net_.optimizer_.param_groups}
     loss_group = next(
