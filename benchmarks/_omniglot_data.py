@@ -42,7 +42,7 @@ def background_folder(home):
     before any zip, so a copy of the re-zipped archive left in ``home`` (whose
     digest it would refuse) does no harm. Without a shared copy nothing is
     done, and ``fetch_omniglot`` downloads the official zip. The files go to a
-    temporary folder first: an interrupted extraction leaves nothing behind.
+    temporary folder first, so a failed extraction leaves no partial folder.
     """
     folder = Path(home) / "omniglot" / "images_background"
     shared = SHARED / "images_background.zip"
@@ -57,6 +57,11 @@ def background_folder(home):
         except OSError:
             if not folder.is_dir():  # not another benchmark extracting it first
                 raise
+
+
+def upright_mask(target):
+    """Mask of the images that are not rotated copies (``'.../rot90'`` classes)."""
+    return np.char.find(np.asarray(target).astype(str), "/rot") < 0
 
 
 def background_small(home, image_size=28, rotations=True):

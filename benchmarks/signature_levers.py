@@ -21,18 +21,19 @@ import json
 import time
 
 import numpy as np
-from _cedar_data import zip_path
+from signatures import load
 
 from sksiamese import SiameseVerifier
-from sksiamese.datasets import load_images
 from sksiamese.metrics import equal_error_rate
-
-PATTERN = r"(?P<kind>original|forgeries)_(?P<writer>\d+)_\d+\.png$"
 
 
 def writer_pairs(X, writer, genuine, writers, rng, per_kind=None):
     """Genuine-genuine pairs of each writer (all, or ``per_kind``), and as many
-    genuine-forgery pairs; as the gallery example draws them."""
+    genuine-forgery pairs.
+
+    A copy of the gallery example's own function, kept identical so that the
+    figures here are those of the example's draw.
+    """
     first, second, same = [], [], []
     for who in writers:
         real = np.flatnonzero((writer == who) & genuine)
@@ -52,16 +53,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("candidates", nargs="+", help="parameters as JSON objects")
     args = parser.parse_args()
-    cedar = load_images(
-        zip_path(),
-        image_size=(32, 64),
-        invert=True,
-        background="remove",
-        pattern=PATTERN,
-        target="writer",
-    )
-    X, writer = cedar.data, cedar.groups.writer.astype(int)
-    genuine = cedar.groups.kind == "original"
+    X, writer, genuine = load((32, 64), keep_aspect=True)
     for candidate in args.candidates:
         params = {"early_stopping": False, **json.loads(candidate)}
         per_kind, seed = params.pop("per_kind", 40), params.pop("seed", 0)

@@ -86,7 +86,9 @@ def one_shot_accuracy(
         Number of episodes.
     groups : array-like of shape (n_samples,), default=None
         If given, each episode draws its classes from one group, as Omniglot's
-        within-alphabet runs do (``groups=alphabet``).
+        within-alphabet runs do (``groups=alphabet``). Groups with fewer than
+        ``n_way`` classes of ``k_shot + n_queries`` samples take no part, with
+        a ``UserWarning`` that names them; a ``ValueError`` if none is left.
     random_state : int, RandomState instance or None, default=None
         Seeds the episodes.
 

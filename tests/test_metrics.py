@@ -58,6 +58,14 @@ def test_groups_too_small_for_an_episode_are_named_in_a_warning():
     with pytest.warns(UserWarning, match="1 of 2 groups .* n_way=3 .*: small"):
         episodes = list(draw_episodes(y, groups, 3, 1, 1, 20, np.random.RandomState(0)))
     assert all(set(groups[support]) == {"big"} for support, _ in episodes)
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    with pytest.warns(UserWarning, match="small") as record:
+        one_shot_accuracy(identity(), X, y, n_way=3, n_queries=1, groups=groups, random_state=0)
+    assert record[0].filename == __file__  # points at the caller
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        one_shot_accuracy(identity(), X, y, n_way=2, n_queries=1, groups=groups, random_state=0)
+        one_shot_accuracy(identity(), X, y, n_way=3, n_queries=1, random_state=0)
 
 
 def test_not_enough_classes():
