@@ -6,11 +6,11 @@ new classes, at 28x28:
 - ``minimal``: ``background_small1`` + ``background_small2`` (8 alphabets,
   242 characters, 19,360 images), default parameters apart from ``loss`` and
   ``random_state``;
-- ``full``: the 30 background alphabets (Koch et al. also trained on 30; 964 characters,
-  77,120 images), with
-  fewer epochs than the default 30 (``FULL_PARAMS``, chosen on 5 held-out
-  background alphabets with ``benchmarks/select_omniglot.py --setting
-  full``). NCA, quadratic in the samples, is left out of its baselines.
+- ``full``: the 30 background alphabets (Koch et al. also trained on 30;
+  964 characters, 77,120 images), with fewer epochs than the default 30
+  (``FULL_PARAMS``, the better of the values tried on 5 held-out background
+  alphabets with ``benchmarks/select_omniglot.py --setting full``). NCA,
+  quadratic in the samples, is left out of its baselines.
 
 Test: the 20 official within-alphabet 20-way one-shot runs (400 queries),
 reported once per model, beside pixels, Koch et al., Bayesian Program
@@ -98,7 +98,7 @@ def digits_28():
 
 
 def digits_accuracy(transformer, X, y):
-    """10-way 1-shot on digits, every other digit a query (as the gallery example)."""
+    """10-way 1-shot on digits, the rest of each class as queries (as the gallery example)."""
     n_rest = np.bincount(y).min() - 1
     result = one_shot_accuracy(
         transformer, X, y, n_way=10, k_shot=1, n_queries=n_rest, n_episodes=100, random_state=0
