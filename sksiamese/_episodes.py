@@ -24,15 +24,13 @@ def draw_episodes(y, groups, n_way, k_shot, n_queries, n_episodes, rng):
         # A class belongs to the group of its first sample.
         group_names, group_of_sample = np.unique(np.asarray(groups), return_inverse=True)
         class_groups = group_of_sample[np.unique(codes, return_index=True)[1]]
-    group_codes = np.unique(class_groups)
-    pools = [np.flatnonzero(eligible & (class_groups == g)) for g in group_codes]
-    too_small = [g for g, pool in zip(group_codes, pools, strict=True) if len(pool) < n_way]
-    pools = [pool for pool in pools if len(pool) >= n_way]
-    if groups is not None and pools and too_small:
+    pool_of = {g: np.flatnonzero(eligible & (class_groups == g)) for g in np.unique(class_groups)}
+    pools = [pool for pool in pool_of.values() if len(pool) >= n_way]
+    if groups is not None and pools and len(pools) < len(pool_of):
         # stacklevel 3: the caller of one_shot_accuracy, which drains this generator.
-        names = group_names[too_small]
+        names = group_names[[g for g, pool in pool_of.items() if len(pool) < n_way]]
         warnings.warn(
-            f"{len(names)} of {len(group_codes)} groups have fewer than n_way={n_way} "
+            f"{len(names)} of {len(pool_of)} groups have fewer than n_way={n_way} "
             f"classes with at least k_shot + n_queries = {k_shot + n_queries} samples "
             f"and take no part in the episodes: {', '.join(map(str, names))}.",
             UserWarning,
