@@ -101,18 +101,20 @@ def sksiamese_fit(X, y, name, epochs, device="cpu", bf16=False):
 
         accelerator = Accelerator(mixed_precision="bf16")
     embedder = SiameseEmbedder(
+        # As in the plain loop: loss, optimiser, batches, device, seed.
         loss=name,
         margin=MARGIN,
         lr=LR,
-        lr_schedule="constant",
         max_epochs=epochs,
         classes_per_batch=P,
         samples_per_class=K,
-        augment=False,
-        inference_views=1,
         device=device,
         accelerator=accelerator,
         random_state=0,
+        # sksiamese's extras, switched off: the plain loop has none of them.
+        lr_schedule="constant",
+        augment=False,
+        inference_views=1,
     )
     start = time.perf_counter()
     embedder.fit(X, y)

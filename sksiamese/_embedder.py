@@ -13,46 +13,23 @@ from ._base import (
     SiameseBase,
     encode_labels,
     resolve_device,
-    unique_samples,
     validate_pairs,
     validate_samples,
-    with_shared_parameters_doc,
 )
 from ._batches import can_form_positive_pair
-from ._compat import _fit_context, validate_params
-from ._persistence import FORMAT, embedder_state, read_state, restore_net
-from ._scoring import class_scores, fit_temperature, similarity_of
-from ._selection import OneShotEpisodes, warn_if_untrained_is_best
-from ._training import augmentation_for, output_dim, train_net
-from .augmentation import distort
+from ._calibration import embedder_temperature
+from ._compat import _fit_context
+from ._net import embed_members
+from ._params import TRAINING_PARAMETERS, document_parameters
+from ._persistence import EmbedderWeightsMixin
+from ._search import ClassMax, search_exact
+from ._selection import train_on_classes
+from ._training import criterion_for, output_dim
+from ._views import draw_distortions, embed_views, keep_views_that_pay
+from .similarity import EuclideanSimilarity
 
 # Rows embedded to check for collapse after training.
 _COLLAPSE_ROWS = 2048
-# Images distorted at a time for test-time augmentation (bounds the copies).
-_VIEW_CHUNK = 4096
-# Views that inference_views='auto' tries.
-_AUTO_VIEWS = 8
-
-
-def embed_views(net, X, distortions):
-    """Embeddings of ``X`` under ``net``, each the mean over the image and its distortions.
-
-    Test-time augmentation: the mean is rescaled to the views' mean norm, so
-    that L2-normalised embeddings stay on the unit sphere where the margin and
-    head were fitted. Without distortions, the plain embeddings. A CPU float32
-    tensor either way (eval mode, no gradients).
-    """
-    if len(distortions) == 0:
-        return net.forward(X).float()
-    chunks = []
-    for start in range(0, len(X), _VIEW_CHUNK):
-        images = torch.as_tensor(X[start : start + _VIEW_CHUNK], device=net.device)
-        views = [images] + [distort(images, theta) for theta in distortions]
-        embeddings = torch.stack([net.forward(view).float() for view in views])
-        mean = embeddings.mean(0)
-        scale = embeddings.norm(dim=2).mean(0) / mean.norm(dim=1).clamp_min(1e-12)
-        chunks.append(mean * scale[:, None])
-    return torch.cat(chunks)
 
 
 def _check_loss_classes(loss, n_classes):
@@ -63,6 +40,21 @@ def _check_loss_classes(loss, n_classes):
             f"loss={type(loss).__name__} has num_classes={n_loss_classes}, and fit got "
             f"{n_classes} classes; create it with num_classes of at least {n_classes}."
         )
+
+
+def compared_by_distance(embedder):
+    """Whether ``embedder`` compares by Euclidean distance, known before it is fitted.
+
+    A fitted embedder's ``similarity_`` says; an unfitted
+    :class:`SiameseEmbedder` is asked which loss, and so which similarity,
+    it would train; any other transformer is compared by distance.
+    """
+    if hasattr(embedder, "net_"):
+        return embedder.similarity_.by_distance
+    if isinstance(embedder, SiameseEmbedder):
+        loss_class, _ = criterion_for(embedder._training_params(), embedding_dim=1)
+        return loss_class.similarity_class.by_distance
+    return True
 
 
 def check_training_labels(y):
@@ -88,8 +80,10 @@ def check_training_labels(y):
     return classes, codes
 
 
-@with_shared_parameters_doc
-class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SiameseBase):
+@document_parameters(*TRAINING_PARAMETERS)
+class SiameseEmbedder(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, EmbedderWeightsMixin, SiameseBase
+):
     """Twin network that maps samples to embeddings where classes cluster.
 
     Trained from class labels with in-batch pairs or triplets, it embeds
@@ -98,13 +92,17 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Siamese
 
     Parameters
     ----------
-    {shared}
+    {parameters}
 
     Attributes
     ----------
     net_ : SiameseNet
         The trained skorch net; ``net_.history`` holds the loss of every epoch
         and batch, ``net_.module_`` the twin branch.
+    similarity_ : Similarity
+        How embeddings are compared (higher is more alike): the trained
+        loss's :class:`~sksiamese.similarity.KochHead` for ``loss='bce'``,
+        else :class:`~sksiamese.similarity.EuclideanSimilarity`.
     n_iter_ : int
         Epochs run by the last training of the fit. Under
         ``early_stopping=True`` with 50 classes or more the selected network
@@ -137,7 +135,8 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Siamese
     sample_shape_ : tuple of int
         Shape of one sample seen in ``fit``.
     n_features_in_ : int
-        ``X.shape[1]`` seen in ``fit``.
+        Features of one sample seen in ``fit``, flattened: ``n_features``
+        for ``(n, n_features)`` input, ``H * W`` (times ``C``) for images.
 
     See Also
     --------
@@ -191,30 +190,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Siamese
         random_state=None,
         **kwargs,
     ):
-        self.loss = loss
-        self.margin = margin
-        self.mining = mining
-        self.miner = miner
-        self.module = module
-        self.embedding_dim = embedding_dim
-        self.max_epochs = max_epochs
-        self.lr = lr
-        self.lr_schedule = lr_schedule
-        self.classes_per_batch = classes_per_batch
-        self.samples_per_class = samples_per_class
-        self.batch_size = batch_size
-        self.optimizer = optimizer
-        self.device = device
-        self.accelerator = accelerator
-        self.callbacks = callbacks
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.augment = augment
-        self.inference_views = inference_views
-        self.verbose = verbose
-        self.random_state = random_state
-        self._store_routed(kwargs)
+        self._store_parameters(locals())
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -236,81 +212,69 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Siamese
         X, y = validate_samples(self, X, y, reset=True)
         _, codes = check_training_labels(y)
         _check_loss_classes(self.loss, int(codes.max()) + 1)
+        self._check_routed()
         random_state = check_random_state(self.random_state)
         device = resolve_device(self.device)
-        fitted = train_net(self._shared_params(), X, codes, device, random_state)
-        self.net_, selection = fitted.net, fitted.selection
-        self._default_module_args = fitted.default_module_args
-        self.n_iter_ = len(self.net_.history)
-        self.loss_curve_ = list(self.net_.history[:, "train_loss"]) if self.n_iter_ else []
-        if selection is None:
-            self.validation_scores_, self.best_epoch_ = None, self.n_iter_
-        else:
-            self.validation_scores_, self.best_epoch_ = selection.scores, selection.best_epoch
-            warn_if_untrained_is_best(
-                self, selection.scores, selection.best_epoch, "1-shot accuracy"
-            )
-        distortions = self._draw_inference_distortions(random_state)
-        self.inference_distortions_ = self._keep_views_that_pay(distortions, fitted)
-        self.inference_views_ = 1 + len(self.inference_distortions_)
-        # The embedding size, for get_feature_names_out.
-        self._n_features_out = output_dim(self.net_.module_, X[:2])
+        trained = train_on_classes(
+            self._training_params(), X, codes, device, random_state, type(self).__name__
+        )
+        net = trained.net
+        distortions = keep_views_that_pay(
+            self.inference_views,
+            draw_distortions(self.augment, self.inference_views, self.sample_shape_, random_state),
+            trained,
+        )
+        loss_curve = list(net.history[:, "train_loss"]) if len(net.history) else []
         rows = random_state.choice(X.shape[0], min(X.shape[0], _COLLAPSE_ROWS), replace=False)
-        self._warn_if_collapsed(self._embed(X[np.sort(rows)]))
-        self.temperature_ = self._calibrate(X, codes, fitted, random_state)
+        self._warn_if_collapsed(
+            embed_views(net, X[np.sort(rows)], distortions), loss_curve, trained.best_epoch
+        )
+        return self._set_fitted(
+            net,
+            sample_shape=self.sample_shape_,
+            n_features_in=self.n_features_in_,
+            temperature=embedder_temperature(trained, X, codes, distortions, random_state),
+            inference_distortions=distortions,
+            loss_curve=loss_curve,
+            validation_scores=trained.validation_scores,
+            best_epoch=trained.best_epoch,
+            default_module_args=trained.data_args,
+        )
+
+    def _set_fitted(self, net, **fitted):
+        """Set the fitted attributes, from ``fit`` or a weight file (``FITTED_FIELDS``)."""
+        self.net_ = net
+        self.sample_shape_ = tuple(fitted["sample_shape"])
+        self.n_features_in_ = fitted["n_features_in"]
+        self.temperature_ = float(fitted["temperature"])
+        self.inference_distortions_ = fitted["inference_distortions"].cpu()
+        self.inference_views_ = 1 + len(self.inference_distortions_)
+        self.loss_curve_ = list(fitted["loss_curve"])
+        self.n_iter_ = len(self.loss_curve_)
+        self.validation_scores_ = fitted["validation_scores"]
+        self.best_epoch_ = fitted["best_epoch"]
+        self._default_module_args = fitted["default_module_args"]
+        # The embedding size, for get_feature_names_out.
+        probe = np.zeros((2, *self.sample_shape_), np.float32)
+        self._n_features_out = output_dim(net.module_, probe)
         return self
 
-    def _draw_inference_distortions(self, random_state):
-        """The fixed affine maps of test-time augmentation, ``(views - 1, 2, 3)``."""
-        seed = int(random_state.randint(np.iinfo(np.int32).max))
-        augmentation = augmentation_for(self.augment, self.sample_shape_, seed)
-        views = _AUTO_VIEWS if self.inference_views == "auto" else self.inference_views
-        if augmentation is None or views == 1:
-            return torch.zeros(0, 2, 3)
-        return augmentation.matrices(views - 1)
+    @property
+    def similarity_(self):
+        return self.net_.criterion_.similarity
 
-    def _keep_views_that_pay(self, distortions, fitted):
-        """``distortions``, or none when they did not beat the image alone on held-out classes.
-
-        Only for ``inference_views='auto'``, and only when classes were held
-        out: the comparison is made on the selected network, before it is
-        trained again on every class, in episodes drawn anew from the held-out
-        samples (other pairings than those that selected the epoch).
-        """
-        if self.inference_views != "auto" or len(distortions) == 0 or fitted.selection is None:
-            return distortions
-        # Episodes drawn anew: those that chose the epoch favour the image alone.
-        net, check = fitted.selected_net, fitted.check
-        alone = check(net)
-        with_views = check.score(
-            lambda X: embed_views(net, X, distortions), similarity_of(net.criterion_)
-        )
-        return distortions if with_views > alone else torch.zeros(0, 2, 3)
-
-    def _calibrate(self, X, codes, fitted, random_state):
-        """``temperature_`` from one-shot episodes, on held-out classes when there are some."""
-        if fitted.check is not None:
-            episodes, net = fitted.check, fitted.selected_net
-        else:
-            episodes, net = OneShotEpisodes(X, codes, random_state), self.net_
-        scores, truth = episodes.class_scores(
-            lambda samples: embed_views(net, samples, self.inference_distortions_),
-            similarity_of(net.criterion_),
-        )
-        return fit_temperature(scores, truth)
-
-    def _warn_if_collapsed(self, embeddings):
+    def _warn_if_collapsed(self, embeddings, loss_curve, best_epoch):
         """Report the two faces of collapse: equal embeddings, loss at the margin."""
         if float(embeddings.std(0).max()) < 1e-6:
             problem = "every sample has the same embedding"
         elif (
             self.loss == "triplet"
-            and self.best_epoch_ > 0
-            and abs(self.loss_curve_[self.best_epoch_ - 1] - self.margin) < 0.01 * self.margin
+            and best_epoch > 0
+            and abs(loss_curve[best_epoch - 1] - self.margin) < 0.01 * self.margin
         ):
             # d(a, p) == d(a, n) for every triplet: the net maps classes on top
             # of one another and the loss sits at exactly the margin.
-            kept_loss = self.loss_curve_[self.best_epoch_ - 1]
+            kept_loss = loss_curve[best_epoch - 1]
             problem = f"the triplet loss is stuck at the margin ({kept_loss:.4f})"
         else:
             return
@@ -324,10 +288,6 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Siamese
     def _embed(self, X):
         """Embeddings of validated ``X`` as a CPU float32 tensor (eval, no_grad)."""
         return embed_views(self.net_, X, self.inference_distortions_)
-
-    def _similarity(self, A, B):
-        """Similarity matrix of two sets of embeddings (higher is more alike)."""
-        return similarity_of(self.net_.criterion_)(A, B)
 
     def transform(self, X):
         """Embed samples.
@@ -349,10 +309,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Siamese
         check_is_fitted(self)
         pairs = validate_pairs(pairs, self.sample_shape_)
         samples = validate_samples(self, pairs.reshape(-1, *self.sample_shape_), reset=False)
-        # Pairs of a gallery share samples: each distinct sample is embedded once.
-        first, inverse = unique_samples(samples)
-        embeddings = self._embed(samples[first])[torch.as_tensor(inverse)]
-        return embeddings[0::2], embeddings[1::2]
+        return embed_members(self._embed, samples.reshape(pairs.shape))
 
     def pair_distance(self, pairs):
         """Euclidean distance between the embeddings of each pair.
@@ -367,8 +324,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Siamese
         distances : ndarray of shape (n_pairs,)
             Distance between the two embeddings of each pair.
         """
-        a, b = self._embed_pairs(pairs)
-        return (a - b).norm(dim=1).numpy()
+        return (-EuclideanSimilarity().paired(*self._embed_pairs(pairs))).numpy()
 
     def pair_score(self, pairs):
         """Similarity of each pair; higher means more alike.
@@ -387,18 +343,13 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Siamese
         scores : ndarray of shape (n_pairs,)
             Higher means more alike.
         """
-        scores = self._pair_similarity(pairs)
-        return torch.sigmoid(scores).numpy() if self.loss == "bce" else scores.numpy()
+        scores = self._paired_similarity(pairs)
+        return self.similarity_.to_pair_score(scores).numpy()
 
-    def _pair_similarity(self, pairs):
-        """The Koch head's logit of each pair for ``loss='bce'``, else minus the distance."""
+    def _paired_similarity(self, pairs):
+        """``similarity_`` of each pair: the Koch head's logit, or minus the distance."""
         a, b = self._embed_pairs(pairs)
-        if self.loss == "bce":
-            head = self.net_.criterion_.head
-            device = next(head.parameters()).device
-            with torch.no_grad():
-                return head(a.to(device), b.to(device)).cpu()
-        return -(a - b).norm(dim=1)
+        return self.similarity_.paired(a, b)
 
     def score(self, X, y):
         """Leave-one-out nearest-neighbour accuracy of the embeddings of ``X``.
@@ -427,70 +378,14 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Siamese
         if len(rows) == 0:
             raise ValueError("score needs at least one class with two or more samples.")
         embeddings = self._embed(X)
-        scores = class_scores(
-            self._similarity,
+        (scores,) = search_exact(
+            self.similarity_,
             embeddings[rows],
             embeddings,
-            torch.as_tensor(codes),
-            int(codes.max()) + 1,
+            ClassMax(torch.as_tensor(codes), int(codes.max()) + 1),
             query_index=torch.as_tensor(rows),
         )
         return float((scores.argmax(1).numpy() == codes[rows]).mean())
-
-    def save_weights(self, path):
-        """Save the trained weights to a file that loads without unpickling.
-
-        The file holds tensors and plain numbers only, so
-        :meth:`load_weights` reads it with ``torch.load(weights_only=True)``,
-        which cannot run code from the file (``pickle`` can). Use it to share
-        a model with people who should not have to trust you.
-
-        Parameters
-        ----------
-        path : str or path-like
-            The weight file.
-        """
-        check_is_fitted(self)
-        torch.save(embedder_state(self), path)
-
-    def load_weights(self, path):
-        """Restore a trained embedder from :meth:`save_weights`'s file.
-
-        Create the embedder with the parameters it was trained with (the
-        architecture comes from them); no ``fit`` is needed. Weights saved on
-        a GPU load on a CPU-only machine.
-
-        Parameters
-        ----------
-        path : str or path-like
-            The weight file.
-
-        Returns
-        -------
-        self : SiameseEmbedder
-            The embedder, ready to ``transform``.
-        """
-        validate_params(self)
-        return self._restore(read_state(path, FORMAT), path)
-
-    def _restore(self, state, path):
-        """Set the fitted attributes from an :func:`embedder_state` dict read from ``path``."""
-        validate_params(self)
-        device = resolve_device(self.device)
-        self.net_ = restore_net(state, path, self._shared_params(), device)
-        self.sample_shape_ = tuple(state["sample_shape"])
-        self.n_features_in_ = state["n_features_in"]
-        self.temperature_ = state["temperature"]
-        self.inference_distortions_ = state["inference_distortions"].cpu()
-        self.inference_views_ = 1 + len(self.inference_distortions_)
-        self.loss_curve_ = state["loss_curve"]
-        self.n_iter_ = len(self.loss_curve_)
-        self.validation_scores_ = state["validation_scores"]
-        self.best_epoch_ = state["best_epoch"]
-        self._default_module_args = state["default_module_args"]
-        probe = np.zeros((2, *self.sample_shape_), np.float32)
-        self._n_features_out = output_dim(self.net_.module_, probe)
-        return self
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -11,7 +11,8 @@ import warnings
 import numpy as np
 import torch
 
-from ._scoring import class_prototypes, class_scores
+from ._enrolment import enrol
+from ._search import ClassMax, search_exact
 
 
 def draw_episodes(y, groups, n_way, k_shot, n_queries, n_episodes, rng):
@@ -27,14 +28,15 @@ def draw_episodes(y, groups, n_way, k_shot, n_queries, n_episodes, rng):
     pool_of = {g: np.flatnonzero(eligible & (class_groups == g)) for g in np.unique(class_groups)}
     pools = [pool for pool in pool_of.values() if len(pool) >= n_way]
     if groups is not None and pools and len(pools) < len(pool_of):
-        # stacklevel 3: the caller of one_shot_accuracy, which drains this generator.
+        # stacklevel 4: the caller of one_shot_accuracy (past validate_params'
+        # wrapper), which drains this generator.
         names = group_names[[g for g, pool in pool_of.items() if len(pool) < n_way]]
         warnings.warn(
             f"{len(names)} of {len(pool_of)} groups have fewer than n_way={n_way} "
             f"classes with at least k_shot + n_queries = {k_shot + n_queries} samples "
             f"and take no part in the episodes: {', '.join(map(str, names))}.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     if not pools:
         raise ValueError(
@@ -70,13 +72,17 @@ def episode_scores(similarity, embeddings, codes, support, query, aggregation):
     column of each query's class.
     """
     classes, support_codes = np.unique(codes[support], return_inverse=True)
-    support_codes = torch.as_tensor(support_codes)
-    enrolled = torch.as_tensor(embeddings[support])
-    if aggregation == "prototype":
-        enrolled = class_prototypes(enrolled, support_codes, len(classes))
-        support_codes = torch.arange(len(classes))
-    scores = class_scores(
-        similarity, torch.as_tensor(embeddings[query]), enrolled, support_codes, len(classes)
+    enrolled, enrolled_codes = enrol(
+        torch.as_tensor(embeddings[support]),
+        torch.as_tensor(support_codes),
+        len(classes),
+        aggregation,
+    )
+    (scores,) = search_exact(
+        similarity,
+        torch.as_tensor(embeddings[query]),
+        enrolled,
+        ClassMax(enrolled_codes, len(classes)),
     )
     return scores.numpy(), np.searchsorted(classes, codes[query])
 

@@ -43,6 +43,25 @@ def _available(description):
     return faiss
 
 
+def check_index(description, search_params, by_distance):
+    """Refuse index parameters that cannot apply, before anything is trained.
+
+    ``by_distance`` says whether the embedder compares by Euclidean distance,
+    the only similarity faiss searches.
+    """
+    if description == EXACT and search_params:
+        raise ValueError(
+            f"index_params={search_params!r} tunes a faiss index, and "
+            "index='exact' has none; leave index_params=None or choose a faiss index."
+        )
+    if description != EXACT and not by_distance:
+        raise ValueError(
+            f"index={description!r} searches by Euclidean distance, but this "
+            "embedder (loss='bce') compares samples by a learned head that faiss "
+            "cannot index; use index='exact'."
+        )
+
+
 def build_index(description, search_params, support):
     """A faiss index over the rows of ``support``, or ``None`` for the exact search.
 

@@ -106,23 +106,33 @@ class PairBranch(torch.nn.Module):
         return embeddings.view(len(pairs), 2, -1)
 
 
-def pair_scores(net, pairs):
-    """Similarity of each pair under a trained pair net, as float64 on the CPU.
+def embed_members(embed, pairs):
+    """Embeddings ``(a, b)`` of the two members of each pair.
 
-    Pairs of a gallery share samples, so each distinct sample is embedded
-    once. ``PairBranch`` embeds the two members of a pair independently: the
-    distinct samples go through it two by two (the last one twice when their
-    number is odd).
+    Pairs of a gallery share samples, so each distinct sample goes through
+    ``embed(samples) -> (n, dim) tensor`` once.
     """
     samples = pairs.reshape(-1, *pairs.shape[2:])
     first, inverse = unique_samples(samples)
-    distinct = samples[np.r_[first, first[-1:]] if len(first) % 2 else first]
-    embeddings = net.forward(distinct.reshape(-1, 2, *pairs.shape[2:])).flatten(0, 1)
-    embeddings = embeddings[torch.as_tensor(inverse)].view(len(pairs), 2, -1)
-    criterion = net.criterion_
-    device = next(criterion.parameters(), torch.empty(0)).device
-    with torch.no_grad():
-        return criterion.scores(embeddings.to(device).double()).cpu().numpy()
+    embeddings = embed(samples[first])[torch.as_tensor(inverse)]
+    return embeddings[0::2], embeddings[1::2]
+
+
+def pair_net_scores(net, pairs):
+    """Similarity of each pair under a trained pair net, as float64 on the CPU.
+
+    ``PairBranch`` embeds the two members of a pair independently: the
+    distinct samples go through it two by two (the last one twice when their
+    number is odd).
+    """
+
+    def embed(samples):
+        padded = samples[np.r_[np.arange(len(samples)), -1]] if len(samples) % 2 else samples
+        embedded = net.forward(padded.reshape(-1, 2, *samples.shape[1:])).flatten(0, 1)
+        return embedded[: len(samples)]
+
+    a, b = embed_members(embed, pairs)
+    return net.criterion_.similarity.paired(a.double(), b.double()).numpy()
 
 
 def release_training_state(net):

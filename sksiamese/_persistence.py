@@ -6,18 +6,83 @@ they load with ``torch.load(weights_only=True)``, which refuses anything else.
 """
 
 import torch
+from sklearn.utils.validation import check_is_fitted
 
+from ._base import resolve_device
+from ._compat import validate_params
 from ._training import build_net
 
 # Written into every file; files of another format are refused with a clear error.
-FORMAT = "sksiamese-weights-4"
-CLASSIFIER_FORMAT = "sksiamese-classifier-1"
+FORMAT = "sksiamese-weights-5"
+CLASSIFIER_FORMAT = "sksiamese-classifier-2"
 _WRITERS = {FORMAT: "SiameseEmbedder", CLASSIFIER_FORMAT: "OneShotClassifier"}
+# The fitted values of an embedder beside its network, under the names
+# ``SiameseEmbedder._set_fitted`` takes.
+FITTED_FIELDS = (
+    "sample_shape",
+    "n_features_in",
+    "temperature",
+    "inference_distortions",
+    "loss_curve",
+    "validation_scores",
+    "best_epoch",
+    "default_module_args",
+)
+# What a classifier's enrolment was made with: its file must be loaded with the same.
+ENROLMENT_PARAMETERS = ("aggregation", "index", "index_params")
+
+
+class EmbedderWeightsMixin:
+    """``save_weights`` and ``load_weights`` of :class:`~sksiamese.SiameseEmbedder`."""
+
+    def save_weights(self, path):
+        """Save the trained weights to a file that loads without unpickling.
+
+        The file holds tensors and plain numbers only, so
+        :meth:`load_weights` reads it with ``torch.load(weights_only=True)``,
+        which cannot run code from the file (``pickle`` can). Use it to share
+        a model with people who should not have to trust you.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The weight file.
+        """
+        check_is_fitted(self)
+        torch.save(embedder_state(self), path)
+
+    def load_weights(self, path):
+        """Restore a trained embedder from :meth:`save_weights`'s file.
+
+        Create the embedder with the parameters it was trained with (the
+        architecture comes from them); no ``fit`` is needed. Weights saved on
+        a GPU load on a CPU-only machine.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The weight file.
+
+        Returns
+        -------
+        self : SiameseEmbedder
+            The embedder, ready to ``transform``.
+        """
+        validate_params(self)
+        return self._restore(read_state(path, FORMAT), path)
+
+    def _restore(self, state, path):
+        """Set the fitted attributes from an :func:`embedder_state` dict read from ``path``."""
+        validate_params(self)
+        self._check_routed()
+        device = resolve_device(self.device)
+        net = restore_net(state, path, self._training_params(), device)
+        return self._set_fitted(net, **{name: state[name] for name in FITTED_FIELDS})
 
 
 def embedder_state(embedder):
-    """The twin branch, the loss's weights and the fitted plain values, as a dict."""
-    state = {
+    """The twin branch, the loss's weights (its similarity's included) and the fitted values."""
+    return {
         "format": FORMAT,
         "loss": loss_name(embedder.loss),
         "module": embedder.net_.module_.state_dict(),
@@ -31,10 +96,6 @@ def embedder_state(embedder):
         "best_epoch": int(embedder.best_epoch_),
         "default_module_args": embedder._default_module_args,
     }
-    head = getattr(embedder.net_.criterion_, "head", None)
-    if head is not None:
-        state["head_dim"] = int(head.raw_weight.shape[0])
-    return state
 
 
 def loss_name(loss):
@@ -67,24 +128,17 @@ def read_state(path, expected):
 
 def restore_net(state, path, params, device):
     """Rebuild the net from ``params`` and fill it with the weights of ``state``."""
-    if state["loss"] != loss_name(params["loss"]):
+    if state["loss"] != loss_name(params.loss):
         raise ValueError(
             f"{path} holds weights trained with loss={state['loss']!r}; this "
-            f"estimator has loss={loss_name(params['loss'])!r}. Create it with the loss "
+            f"estimator has loss={loss_name(params.loss)!r}. Create it with the loss "
             "it was trained with."
         )
     sample_shape = tuple(state["sample_shape"])
     seeds = dict.fromkeys(("init", "train", "valid", "split", "augment"), 0)
     net = build_net(
-        params,
-        sample_shape,
-        device,
-        seeds,
-        steps_per_epoch=1,
-        data_args=state["default_module_args"],
+        params, sample_shape, device, seeds, 1, state["default_module_args"], pairs=False
     )
-    if params["loss"] == "bce":
-        net.set_params(criterion__embedding_dim=state["head_dim"])
     net.initialize()
     try:
         net.module_.load_state_dict(state["module"])
@@ -95,3 +149,39 @@ def restore_net(state, path, params, device):
             f"it with the parameters it was trained with. ({error})"
         ) from error
     return net
+
+
+def classifier_state(classifier, embedder):
+    """A fitted classifier's enrolment, classes and temperature, with ``embedder``'s state."""
+    state = {
+        "format": CLASSIFIER_FORMAT,
+        "embedder": embedder_state(embedder),
+        **classifier._enrolment,
+        "classes": classifier.classes_.tolist(),
+        "classes_dtype": classifier.classes_.dtype.str,
+        "support_embeddings": torch.from_numpy(classifier.support_embeddings_),
+        "support_classes": torch.from_numpy(classifier.support_classes_),
+        "temperature": float(classifier.temperature_),
+    }
+    if hasattr(classifier, "feature_names_in_"):
+        state["feature_names_in"] = classifier.feature_names_in_.tolist()
+    return state
+
+
+def read_classifier_state(path, classifier):
+    """The state :func:`classifier_state` saved in ``path``, checked against ``classifier``."""
+    state = read_state(path, CLASSIFIER_FORMAT)
+    if state["embedder"].get("format") != FORMAT:
+        raise ValueError(
+            f"{path} holds an embedder of format {state['embedder'].get('format')!r}, "
+            f"and this version reads {FORMAT!r}: save it again with the version "
+            "that wrote it."
+        )
+    for name in ENROLMENT_PARAMETERS:
+        if state[name] != getattr(classifier, name):
+            raise ValueError(
+                f"{path} holds a classifier fitted with {name}={state[name]!r}; this "
+                f"one has {name}={getattr(classifier, name)!r}. Create it with the "
+                "parameters it was fitted with."
+            )
+    return state

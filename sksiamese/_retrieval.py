@@ -3,10 +3,7 @@
 import numpy as np
 import torch
 
-from ._scoring import nearest_examples
-
-# Queries ranked at a time: the metrics keep running sums, not the rankings.
-QUERY_BLOCK = 1024
+from ._search import TopRows, search_blocks
 
 
 def retrieval_scores(similarity, embeddings, codes, k):
@@ -14,7 +11,9 @@ def retrieval_scores(similarity, embeddings, codes, k):
 
     A query is every sample whose class has another sample; ``R`` is the
     number of those others. Neighbours are ranked by ``similarity`` (ties in
-    sample order), for one block of queries at a time.
+    sample order); each block of queries the search yields is reduced to one
+    value per query and metric at once, never kept as a ranking, and the
+    values are averaged in one sum (the same whatever the blocks).
     """
     points = torch.as_tensor(embeddings, dtype=torch.float64)
     labels = torch.as_tensor(codes)
@@ -23,16 +22,20 @@ def retrieval_scores(similarity, embeddings, codes, k):
     if len(queries) == 0:
         raise ValueError("Retrieval needs at least one class with two or more samples.")
     depth = min(len(codes) - 1, max(k, int(relevant_total.max())))
-    sums = dict.fromkeys(("precision_at_1", "r_precision", "map_at_r", "recall_at_k"), 0.0)
-    for start in range(0, len(queries), QUERY_BLOCK):
-        rows = torch.as_tensor(queries[start : start + QUERY_BLOCK])
-        _, order = nearest_examples(similarity, points[rows], points, depth, query_index=rows)
+    names = ("precision_at_1", "r_precision", "map_at_r", "recall_at_k")
+    per_query = {name: [] for name in names}
+    query_rows = torch.as_tensor(queries)
+    blocks = search_blocks(
+        similarity, points[query_rows], points, TopRows(depth), query_index=query_rows
+    )
+    for start, (_, order) in blocks:
+        rows = query_rows[start : start + len(order)]
         relevant = (labels[order] == labels[rows, None]).numpy()
         r = relevant_total[rows.numpy()]
         hits = relevant & (np.arange(depth)[None, :] < r[:, None])
         precision_at = np.cumsum(relevant, axis=1) / np.arange(1, depth + 1)
-        sums["precision_at_1"] += relevant[:, 0].sum()
-        sums["r_precision"] += (hits.sum(1) / r).sum()
-        sums["map_at_r"] += ((precision_at * hits).sum(1) / r).sum()
-        sums["recall_at_k"] += relevant[:, :k].any(1).sum()
-    return {name: float(total / len(queries)) for name, total in sums.items()}
+        per_query["precision_at_1"].append(relevant[:, 0])
+        per_query["r_precision"].append(hits.sum(1) / r)
+        per_query["map_at_r"].append((precision_at * hits).sum(1) / r)
+        per_query["recall_at_k"].append(relevant[:, :k].any(1))
+    return {name: float(np.concatenate(values).mean()) for name, values in per_query.items()}

@@ -2,10 +2,11 @@
 
 A similarity learned from few classes can over-fit them and compare *new*
 classes worse than the untrained network does. So, by default (with 4 to 49
-classes, and always for pairs), ``fit`` holds out part of the training data,
-scores the untrained network and the network after every epoch on it (one-shot
-accuracy on held-out classes, or ROC AUC on held-out pairs), and keeps the best
-state, the untrained one included.
+classes, and always for pairs), ``fit`` holds out part of the training data
+(:mod:`sksiamese._held_out`), scores the untrained network and the network
+after every epoch on it (one-shot accuracy on held-out classes, or ROC AUC on
+held-out pairs), and keeps the best state, the untrained one included. This
+module owns that rule and returns what it decided as a :class:`TrainedNet`.
 
 The rule, documented in the estimators' ``early_stopping`` parameter:
 
@@ -26,31 +27,25 @@ The rule, documented in the estimators' ``early_stopping`` parameter:
 """
 
 import copy
+import dataclasses
 import warnings
+from typing import Any
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
-from sklearn.metrics import roc_auc_score
 from skorch.callbacks import Callback
 
-from ._base import unique_samples
-from ._episodes import (
-    draw_episodes,
-    episode_accuracy,
-    episode_scores,
-    scatter_rows,
-    used_samples,
+from ._held_out import (
+    HeldOutPairAUC,
+    OneShotEpisodes,
+    hold_out_classes,
+    hold_out_pairs,
+    pair_groups,
 )
-from ._scoring import similarity_of
+from ._training import draw_seeds, fit_net, mlp_data_args
 
 # Below this many classes, the net is retrained on all of them to the best epoch,
 # and the default MLP starts from the input's geometry.
 FEW_CLASSES = 50
-# Held-out classes are at least this many (when the classes allow it).
-MIN_HELD_OUT_CLASSES = 5
-N_EPISODES = 200
-MAX_WAYS = 20
 
 
 def selection_mode(early_stopping):
@@ -58,147 +53,145 @@ def selection_mode(early_stopping):
     return early_stopping if isinstance(early_stopping, str) else bool(early_stopping)
 
 
-def hold_out_classes(codes, validation_fraction, rng):
-    """Indices ``(train, held_out)`` of a class-disjoint split, or ``None``.
+@dataclasses.dataclass(frozen=True)
+class TrainedNet:
+    """What the training of one fit decided.
 
-    ``None`` when fewer than four classes have two or more samples: one-shot
-    accuracy needs two held-out classes, and training needs two more.
-    """
-    counts = np.bincount(codes)
-    eligible = np.flatnonzero(counts >= 2)
-    n_classes = len(eligible)
-    n_held = min(max(round(validation_fraction * n_classes), MIN_HELD_OUT_CLASSES), n_classes // 2)
-    if n_held < 2:
-        return None
-    held = np.isin(codes, rng.choice(eligible, n_held, replace=False))
-    return np.flatnonzero(~held), np.flatnonzero(held)
-
-
-def pair_groups(pairs, same):
-    """Group of each sample of each pair: its component under "same" links.
-
-    Identical samples are one node; each same pair links its two nodes. Pairs
-    drawn from labelled samples (``make_pairs``) then fall into one group per
-    class, as far as the same pairs connect it.
-
-    Returns
-    -------
-    components : ndarray of shape (n_pairs, 2)
-        Group of each sample of each pair.
-    """
-    _, node = unique_samples(pairs.reshape(2 * len(pairs), *pairs.shape[2:]))
-    node = node.reshape(-1, 2)
-    linked = node[np.asarray(same) == 1]
-    n_nodes = int(node.max()) + 1
-    graph = coo_matrix((np.ones(len(linked)), (linked[:, 0], linked[:, 1])), (n_nodes, n_nodes))
-    _, component = connected_components(graph, directed=False)
-    return component[node]
-
-
-def hold_out_pairs(components, same, validation_fraction, rng):
-    """Indices ``(train, held_out)`` of the pairs; held-out groups are unseen in training.
-
-    ``components`` is :func:`pair_groups`' group of each sample of each pair.
-    Whole groups, in random order, are held out with
-    every pair that touches them, until ``validation_fraction`` of the pairs
-    is. Falls back to a random split of the pairs when the groups cannot give
-    a held-out part of at most twice that share with both labels on each
-    side; ``None`` when even that cannot.
-    """
-    same = np.asarray(same)
-    n_pairs = len(components)
-    groups, components = np.unique(components, return_inverse=True)
-    rank = rng.permutation(len(groups))[components.reshape(-1, 2)]
-    # Holding out the first k groups holds out the pairs whose lower rank is below k.
-    first = rank.min(1)
-    held_by_k = np.cumsum(np.bincount(first, minlength=len(groups)))
-    k = int(np.searchsorted(held_by_k, validation_fraction * n_pairs)) + 1
-    held = first < k
-    if held.mean() > 2 * validation_fraction or not _both_labels(same, held):
-        held = np.zeros(n_pairs, dtype=bool)
-        held[rng.permutation(n_pairs)[: round(validation_fraction * n_pairs)]] = True
-    if not _both_labels(same, held):
-        return None
-    return np.flatnonzero(~held), np.flatnonzero(held)
-
-
-def _both_labels(same, held):
-    return all(len(np.unique(same[part])) == 2 for part in (held, ~held))
-
-
-class OneShotEpisodes:
-    """Fixed N-way 1-shot episodes on held-out classes, scored for a net.
-
-    Parameters
+    Attributes
     ----------
-    X : ndarray or sparse matrix
-        Samples of the held-out classes.
-    codes : ndarray of int
-        Their classes.
-    rng : numpy.random.RandomState
-        Draws the episodes, once: up to 20 ways, one query per class.
+    net : SiameseNet
+        The net to keep: trained on every row, or the selected state
+        (trained again on every row up to its epoch where the rule says so).
+    data_args : dict
+        The default module's arguments that depend on the training data.
+    validation_scores : list of float or None
+        The held-out score of the untrained net, then of each epoch;
+        ``None`` when nothing was held out.
+    best_epoch : int
+        The epoch kept (0: the untrained net); the last one when nothing
+        was held out.
+    selected_net : SiameseNet or None
+        The net trained without the held-out rows, at ``best_epoch``:
+        what held-out choices made after the selection score.
+    held_out : ndarray of int or None
+        The held-out rows (pairs, for the verifier).
+    check : OneShotEpisodes or None
+        Episodes on the held-out classes other than those that chose the
+        epoch, for the choices made after it (test-time views, calibration).
     """
 
-    def __init__(self, X, codes, rng):
-        classes = np.flatnonzero(np.bincount(codes) >= 2)
-        n_way = min(MAX_WAYS, len(classes))
-        self.codes = codes
-        self.episodes = list(draw_episodes(codes, None, n_way, 1, 1, N_EPISODES, rng))
-        # Only the samples the episodes use are embedded at each epoch.
-        self.used = used_samples(self.episodes)
-        self.X = X[self.used]
+    net: Any
+    data_args: dict
+    validation_scores: list | None = None
+    best_epoch: int | None = None
+    selected_net: Any = None
+    held_out: Any = None
+    check: Any = None
 
-    def __call__(self, net):
-        """Accuracy of a net's plain embeddings and the similarity its loss implies."""
-        return self.score(net.forward, similarity_of(net.criterion_))
 
-    def _embeddings(self, embed):
-        return scatter_rows(embed(self.X).numpy(), self.used, len(self.codes))
-
-    def score(self, embed, similarity):
-        """Accuracy of ``embed(X) -> embeddings`` compared by ``similarity(A, B)``."""
-        embeddings = self._embeddings(embed)
-        return float(
-            np.mean(
-                [
-                    episode_accuracy(similarity, embeddings, self.codes, *episode, "prototype")
-                    for episode in self.episodes
-                ]
-            )
+def train_on_classes(params, X, codes, device, random_state, owner):
+    """Train the net of an embedder's fit, selecting on held-out classes by the rule."""
+    seeds = draw_seeds(random_state)
+    mode = selection_mode(params.early_stopping)
+    n_classes = int((np.bincount(codes) >= 2).sum())
+    few = n_classes < FEW_CLASSES
+    data_args = mlp_data_args(X, few, np.random.RandomState(seeds["scale"]))
+    split = scorer = check = None
+    if mode is True or (mode == "auto" and few):
+        rng = np.random.RandomState(seeds["split"])
+        split = _required(
+            hold_out_classes(codes, params.validation_fraction, rng),
+            mode,
+            "holds out classes, which needs at least four classes with two or more "
+            "samples; use early_stopping='auto' or False.",
         )
+    if split is not None:
+        held = split[1]
+        rng = np.random.RandomState(seeds["valid"])
+        scorer = OneShotEpisodes(X[held], codes[held], rng)
+        check = OneShotEpisodes(X[held], codes[held], rng)
+    # With few classes, too many were held out to give them up: train again on
+    # every class, with the same schedule, up to the epoch that transferred best.
+    trained = _train(
+        params, X, codes, data_args, device, seeds, split, scorer, retrain=few, pairs=False
+    )
+    _warn_if_untrained_is_best(owner, trained, "1-shot accuracy")
+    return dataclasses.replace(trained, check=check)
 
-    def class_scores(self, embed, similarity):
-        """Every episode's query-by-class scores, stacked, and the column of each query's class.
 
-        Each query's class has exactly one support example in its episode,
-        which makes these the scores to calibrate one-shot probabilities on.
-        """
-        embeddings = self._embeddings(embed)
-        scored = [
-            episode_scores(similarity, embeddings, self.codes, *episode, "prototype")
-            for episode in self.episodes
-        ]
-        return np.concatenate([s for s, _ in scored]), np.concatenate([t for _, t in scored])
+def train_on_pairs(params, pairs, same, device, random_state, owner):
+    """Train the net of a verifier's fit, selecting on held-out pairs by the rule.
+
+    ``validation_fraction`` of the pairs are held out (grouped by the classes
+    the "same" labels reveal), scored by ROC AUC, and the net is trained
+    again on every pair up to the best epoch.
+    """
+    seeds = draw_seeds(random_state)
+    components = pair_groups(pairs, same)
+    # The classes behind the pairs, as far as same pairs reveal them.
+    n_classes = len(np.unique(components[same == 1]))
+    samples = pairs.reshape(-1, *pairs.shape[2:])
+    data_args = mlp_data_args(
+        samples, n_classes < FEW_CLASSES, np.random.RandomState(seeds["scale"])
+    )
+    mode = selection_mode(params.early_stopping)
+    split = scorer = None
+    if mode is not False:
+        rng = np.random.RandomState(seeds["split"])
+        split = _required(
+            hold_out_pairs(components, same, params.validation_fraction, rng),
+            mode,
+            "holds out pairs, but the pairs cannot be split so that both parts "
+            "hold same and different pairs.",
+        )
+    if split is not None:
+        scorer = HeldOutPairAUC(pairs[split[1]], same[split[1]])
+    trained = _train(
+        params, pairs, same, data_args, device, seeds, split, scorer, retrain=True, pairs=True
+    )
+    _warn_if_untrained_is_best(owner, trained, "ROC AUC")
+    return trained
 
 
-class HeldOutPairAUC:
-    """ROC AUC of a pair net's scores on held-out labelled pairs.
+def _required(split, mode, why):
+    """``split``; under ``early_stopping=True``, an error when nothing could be held out."""
+    if split is None and mode is True:
+        raise ValueError(f"early_stopping=True {why}")
+    return split
 
-    Parameters
-    ----------
-    pairs : ndarray of shape (n_pairs, 2) + sample_shape
-        The held-out pairs.
-    same : ndarray of shape (n_pairs,)
-        1 for a same pair, 0 for a different one.
-    scores : callable
-        ``scores(net, pairs)`` returns the net's similarity of each pair.
+
+def _train(params, X, y, data_args, device, seeds, split, scorer, *, retrain, pairs):
+    """Every epoch on every row without a ``split``; else selected on its held-out rows."""
+    if split is not None:
+        return _train_keeping_best(
+            params, X, y, data_args, device, seeds, split, scorer, retrain=retrain, pairs=pairs
+        )
+    net = fit_net(params, X, y, data_args, device, seeds, pairs=pairs)
+    return TrainedNet(net=net, data_args=data_args, best_epoch=len(net.history))
+
+
+def _train_keeping_best(params, X, y, data_args, device, seeds, split, scorer, *, retrain, pairs):
+    """Train on ``split[0]`` keeping the epoch ``scorer`` rates best on ``split[1]``.
+
+    With ``retrain``, the net is then trained again on every row up to that
+    epoch, with the same schedule.
     """
 
-    def __init__(self, pairs, same, scores):
-        self.pairs, self.same, self.scores = pairs, same, scores
+    def fit(rows, **kwargs):
+        return fit_net(params, X[rows], y[rows], data_args, device, seeds, pairs=pairs, **kwargs)
 
-    def __call__(self, net):
-        return float(roc_auc_score(self.same, self.scores(net, self.pairs)))
+    patience = params.n_iter_no_change if selection_mode(params.early_stopping) is True else None
+    selection = KeepBestOnHeldOut(scorer, patience=patience)
+    selected_net = fit(split[0], callbacks=[("keep_best", selection)])
+    net = fit(slice(None), epochs=selection.best_epoch) if retrain else selected_net
+    return TrainedNet(
+        net=net,
+        data_args=data_args,
+        validation_scores=selection.scores,
+        best_epoch=selection.best_epoch,
+        selected_net=selected_net,
+        held_out=split[1],
+    )
 
 
 class KeepBestOnHeldOut(Callback):
@@ -259,16 +252,17 @@ class KeepBestOnHeldOut(Callback):
         self._best_state = None  # the copy is not needed, nor pickled, after training
 
 
-def warn_if_untrained_is_best(estimator, scores, best_epoch, measure):
+def _warn_if_untrained_is_best(owner, trained, measure):
     """Warn when no epoch beat the untrained network on the held-out data."""
-    if best_epoch != 0 or len(scores) < 2:
+    scores = trained.validation_scores
+    if scores is None or trained.best_epoch != 0 or len(scores) < 2:
         return
     warnings.warn(
         f"No training epoch beat the untrained network on held-out data ({measure}: "
         f"untrained {scores[0]:.3f}, best epoch {max(scores[1:]):.3f}), so "
-        f"{type(estimator).__name__} keeps the untrained network. Training on few "
+        f"{owner} keeps the untrained network. Training on few "
         "classes over-fits them; add classes, lower `lr` or `max_epochs`, or pass "
         "`early_stopping=False` to keep the trained network anyway.",
         UserWarning,
-        stacklevel=4,
+        stacklevel=5,  # the user's call of fit
     )

@@ -6,14 +6,20 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 
-from ._base import SHARED_CONSTRAINTS, RoutedParamsMixin, resolve_device, validate_pairs
+from ._base import RoutedParamsMixin, resolve_device, validate_pairs
+from ._calibration import platt_scaling
 from ._compat import StrOptions, _fit_context
-from ._net import pair_scores
-from ._scoring import platt_scaling
-from ._selection import warn_if_untrained_is_best
-from ._training import train_pair_net
+from ._net import pair_net_scores
+from ._params import (
+    TrainingParams,
+    constraints,
+    document_parameters,
+    warn_unused_training_parameters,
+)
+from ._selection import train_on_pairs
 
 _PARAMETERS = (
     "loss",
@@ -33,17 +39,47 @@ _PARAMETERS = (
     "verbose",
     "random_state",
 )
-
-
-def _similarity(embedder, pairs):
-    """A trained embedder's score of each pair: the Koch head's logit, or minus the distance."""
-    return embedder._pair_similarity(pairs).numpy().astype(np.float64)
-
-
+# What the training of pairs reads of the parameters the verifier does not have.
+_NOT_APPLICABLE = dict(
+    mining="all",
+    miner=None,
+    classes_per_batch="auto",
+    samples_per_class=2,
+    accelerator=None,
+    augment=False,
+    inference_views=1,
+)
 # Set only when the verifier trains its own network.
 _TRAINING_ATTRIBUTES = ("net_", "n_iter_", "loss_curve_", "validation_scores_", "best_epoch_")
 
 
+@document_parameters(
+    *_PARAMETERS,
+    loss=(
+        "{'contrastive', 'bce'}",
+        """\
+Contrastive loss on the distance of each pair, or Koch's learned head
+with binary cross-entropy. ``'triplet'`` is refused: triplets need
+class labels, which pairs do not carry (train a
+:class:`SiameseEmbedder` when you have them).""",
+    ),
+    max_epochs="Number of epochs, each a pass over the pairs in shuffled batches.",
+    batch_size="Pairs per training batch, and per inference batch.",
+    early_stopping="""\
+Keep what transfers: hold out ``validation_fraction`` of the pairs,
+measure their ROC AUC before training and after every epoch, train
+again on every pair up to the best epoch (0: the untrained network,
+with a warning), and keep that network. Pairs that share samples
+through "same" labels are held out together, with every pair that
+touches them, so that the held-out pairs come from classes training
+never saw as far as the pairs reveal classes (pairs of
+:func:`~sksiamese.pairs.make_pairs` do); otherwise random pairs are
+held out. The curve is in ``validation_scores_``. ``'auto'`` does this
+whenever both parts can hold same and different pairs, ``True``
+requires it and also stops after ``n_iter_no_change`` epochs without
+improvement, ``False`` trains every epoch on every pair.""",
+    validation_fraction="Share of the pairs held out by ``early_stopping``.",
+)
 class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
     """Decide whether two samples belong together, trained from pair labels.
 
@@ -52,7 +88,11 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
     network on the given pairs; ``decision_function`` scores new pairs,
     ``predict_proba`` turns the score into a calibrated probability of "same"
     (Platt scaling, fitted on the pairs held out by ``early_stopping``), and
-    ``predict`` thresholds it at 0.5. To pick another operating point, wrap the verifier in
+    ``predict`` thresholds it at 0.5. The labels ``y`` are any two values:
+    the greater of the two, ``classes_[1]``, means "same" (1, ``True``,
+    ``'genuine'``, ``'same'``), as it is the positive class of scikit-learn's
+    binary classifiers; recode labels that sort the other way (``'match'``
+    before ``'non-match'``) before ``fit``. To pick another operating point, wrap the verifier in
     :class:`sklearn.model_selection.TunedThresholdClassifierCV` (for example
     for balanced accuracy) or :class:`sklearn.model_selection.FixedThresholdClassifier`.
 
@@ -69,42 +109,15 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
         to train it on, and the wrapper keeps it trained through ``clone``)
         is used as it is: ``fit`` scores the pairs by its similarity and fits
         the calibrator on them, so give it pairs of classes the embedder never
-        trained on; the training parameters below are then ignored.
-    loss : {'contrastive', 'bce'}, default='contrastive'
-        Contrastive loss on the distance of each pair, or Koch's learned head
-        with binary cross-entropy. ``'triplet'`` is refused: triplets need
-        class labels, which pairs do not carry (train a
-        :class:`SiameseEmbedder` when you have them).
-    margin : float, default=0.5
-        Margin of the contrastive loss; ignored by ``'bce'``.
-    module, embedding_dim, max_epochs, lr, lr_schedule, optimizer, device
-        As in :class:`SiameseEmbedder`.
-    callbacks, verbose, random_state, **kwargs
-        As in :class:`SiameseEmbedder`.
-    batch_size : int, default=128
-        Pairs per training batch, and per inference batch.
-    early_stopping : 'auto' or bool, default='auto'
-        Keep what transfers: hold out ``validation_fraction`` of the pairs,
-        measure their ROC AUC before training and after every epoch, train
-        again on every pair up to the best epoch (0: the untrained network,
-        with a warning), and keep that network. Pairs that share samples
-        through "same" labels are held out together, with every pair that
-        touches them, so that the held-out pairs come from classes training
-        never saw as far as the pairs reveal classes (pairs of
-        :func:`~sksiamese.pairs.make_pairs` do); otherwise random pairs are
-        held out. The curve is in ``validation_scores_``. ``'auto'`` does this
-        whenever both parts can hold same and different pairs, ``True``
-        requires it and also stops after ``n_iter_no_change`` epochs without
-        improvement, ``False`` trains every epoch on every pair.
-    validation_fraction : float, default=0.2
-        Share of the pairs held out by ``early_stopping``.
-    n_iter_no_change : int, default=5
-        Patience of ``early_stopping=True``, in epochs.
+        trained on. The training parameters below then do not apply: ``fit``
+        warns about any set away from its default.
+    {parameters}
 
     Attributes
     ----------
     classes_ : ndarray of shape (2,)
-        ``[0, 1]``: different, same.
+        The two labels of ``y``, sorted: ``classes_[0]`` means different,
+        ``classes_[1]`` same.
     embedder_ : FrozenEstimator
         The given ``embedder``, which scores the pairs; only with one.
     net_ : SiameseNet
@@ -123,7 +136,8 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
     sample_shape_ : tuple of int
         Shape of one sample of a pair.
     n_features_in_ : int
-        Number of features of one sample of a pair.
+        Features of one sample of a pair, flattened (as
+        :class:`SiameseEmbedder` counts them).
     n_iter_ : int
         Epochs the network of ``net_`` was trained.
     loss_curve_ : list of float
@@ -151,13 +165,18 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
     >>> verifier = SiameseVerifier(max_epochs=5, random_state=0).fit(pairs[:1500], same[:1500])
     >>> float(verifier.score(pairs[1500:], same[1500:])) > 0.8
     True
+    >>> labels = np.where(same == 1, "genuine", "forged")
+    >>> verifier.fit(pairs[:1500], labels[:1500]).classes_.tolist()
+    ['forged', 'genuine']
     """
 
     _parameter_constraints = {
         "embedder": [None, FrozenEstimator],
-        **{name: SHARED_CONSTRAINTS[name] for name in _PARAMETERS},
-        # Pairs carry no class labels, which module losses take.
-        "loss": [StrOptions({"contrastive", "triplet", "bce"})],
+        **constraints(
+            _PARAMETERS,
+            # Pairs carry no class labels, which module losses take.
+            loss=[StrOptions({"contrastive", "triplet", "bce"})],
+        ),
     }
 
     def __init__(
@@ -182,24 +201,7 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
         random_state=None,
         **kwargs,
     ):
-        self.embedder = embedder
-        self.loss = loss
-        self.margin = margin
-        self.module = module
-        self.embedding_dim = embedding_dim
-        self.max_epochs = max_epochs
-        self.lr = lr
-        self.lr_schedule = lr_schedule
-        self.batch_size = batch_size
-        self.optimizer = optimizer
-        self.device = device
-        self.callbacks = callbacks
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.verbose = verbose
-        self.random_state = random_state
-        self._store_routed(kwargs)
+        self._store_parameters(locals())
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -210,7 +212,8 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
         X : array-like of shape (n_pairs, 2) + sample_shape
             The pairs.
         y : array-like of shape (n_pairs,)
-            1 where the two samples belong together, 0 where not.
+            Two labels: ``classes_[1]``, the greater, where the two samples
+            belong together, ``classes_[0]`` where not.
 
         Returns
         -------
@@ -224,57 +227,67 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
                 "say same or different; use 'contrastive' or 'bce', or train a "
                 "SiameseEmbedder on class labels and pass it as `embedder`."
             )
-        pairs = validate_pairs(X)
-        y = column_or_1d(y, warn=True)
-        check_consistent_length(pairs, y)
-        if set(np.unique(y).tolist()) != {0, 1}:
+        if y is None:
             raise ValueError(
-                "y must hold both 0 (different) and 1 (same) and nothing else; "
-                f"got the values {np.unique(y).tolist()}."
+                "SiameseVerifier requires y to be passed, but the target y is None: "
+                "label each pair as same or different."
             )
-        y = y.astype(np.int64)
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        classes, same = np.unique(y, return_inverse=True)
+        if len(classes) != 2:
+            raise ValueError(
+                "Only binary classification is supported: y must hold exactly two "
+                "classes, one label for different pairs and one for same pairs; got "
+                f"{len(classes)} class(es): {classes.tolist()[:10]}."
+            )
+        pairs = validate_pairs(X)
+        check_consistent_length(pairs, y)
+        same = same.reshape(-1).astype(np.int64)
         sample_shape = tuple(pairs.shape[2:])
         # Fitted attributes are set only once nothing can fail: a refit that
         # raises leaves the estimator as it was.
         if self.embedder is not None:
+            warn_unused_training_parameters(self, "embedder is given")
             embedder = self._trained_embedder(sample_shape)
-            calibrator = platt_scaling(_similarity(embedder, pairs), y)
-            self._start_fitted_state(sample_shape)
+            calibrator = platt_scaling(_embedder_scores(embedder, pairs), same)
+            self._start_fitted_state(classes, sample_shape)
             self.embedder_, self.calibrator_ = embedder, calibrator
             return self
-        params = self.get_params(deep=False)  # with the routed ones
+        params = TrainingParams.of(self, **_NOT_APPLICABLE)
         device = resolve_device(self.device)
-        fitted = train_pair_net(params, pairs, y, device, check_random_state(self.random_state))
-        self._start_fitted_state(sample_shape)
-        self.net_ = fitted.net
-        self._default_module_args = fitted.default_module_args
-        self.n_iter_ = len(self.net_.history)
-        self.loss_curve_ = list(self.net_.history[:, "train_loss"]) if self.n_iter_ else []
-        if fitted.selection is None:
-            self.validation_scores_, self.best_epoch_ = None, self.n_iter_
-            calibration = pair_scores(self.net_, pairs), y
+        trained = train_on_pairs(
+            params, pairs, same, device, check_random_state(self.random_state), "SiameseVerifier"
+        )
+        if trained.held_out is None:
+            calibration = pair_net_scores(trained.net, pairs), same
         else:
-            selection, held = fitted.selection, fitted.held_out
-            self.validation_scores_, self.best_epoch_ = selection.scores, selection.best_epoch
-            warn_if_untrained_is_best(self, selection.scores, selection.best_epoch, "ROC AUC")
             # Scores of pairs the net never trained on: the net trained again
             # on every pair is calibrated by the map fitted on its held-out twin.
-            calibration = pair_scores(fitted.selected_net, pairs[held]), y[held]
-        scores, same = calibration
-        self.calibrator_ = platt_scaling(scores, same)
+            held = trained.held_out
+            calibration = pair_net_scores(trained.selected_net, pairs[held]), same[held]
+        self._start_fitted_state(classes, sample_shape)
+        self.net_ = trained.net
+        self._default_module_args = trained.data_args
+        self.loss_curve_ = (
+            list(self.net_.history[:, "train_loss"]) if len(self.net_.history) else []
+        )
+        self.n_iter_ = len(self.loss_curve_)
+        self.validation_scores_, self.best_epoch_ = trained.validation_scores, trained.best_epoch
+        self.calibrator_ = platt_scaling(*calibration)
         return self
 
-    def _start_fitted_state(self, sample_shape):
-        """Drop what an earlier fit of either kind left, and record the pairs' shape."""
+    def _start_fitted_state(self, classes, sample_shape):
+        """Drop what an earlier fit of either kind left; record the labels and the pairs' shape."""
         for name in (*_TRAINING_ATTRIBUTES, "embedder_", "_default_module_args"):
             vars(self).pop(name, None)
-        self.classes_ = np.array([0, 1])
+        self.classes_ = classes
         self.sample_shape_ = sample_shape
         self.n_features_in_ = int(np.prod(sample_shape))
 
     def _trained_embedder(self, sample_shape):
         """The given embedder, checked to be a trained SiameseEmbedder for these pairs."""
-        if not hasattr(self.embedder.estimator, "_pair_similarity"):
+        if not hasattr(self.embedder.estimator, "_paired_similarity"):
             raise TypeError(
                 "embedder must wrap a SiameseEmbedder, which scores pairs; got a "
                 f"FrozenEstimator of {type(self.embedder.estimator).__name__}."
@@ -310,8 +323,8 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
         check_is_fitted(self)
         pairs = validate_pairs(X, self.sample_shape_)
         if hasattr(self, "embedder_"):
-            return _similarity(self.embedder_, pairs)
-        return pair_scores(self.net_, pairs)
+            return _embedder_scores(self.embedder_, pairs)
+        return pair_net_scores(self.net_, pairs)
 
     def predict_proba(self, X):
         """Calibrated probabilities of "different" and "same".
@@ -330,7 +343,7 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
         return self.calibrator_.predict_proba(scores[:, None])
 
     def predict(self, X):
-        """1 where the pair is more likely the same than not, else 0.
+        """``classes_[1]`` where the pair is more likely the same than not, else ``classes_[0]``.
 
         Parameters
         ----------
@@ -340,7 +353,18 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
         Returns
         -------
         y_pred : ndarray of shape (n_pairs,)
-            1 for same, 0 for different.
+            ``classes_[1]`` for same, ``classes_[0]`` for different.
         """
         scores = self.decision_function(X)
-        return self.calibrator_.predict(scores[:, None])
+        return self.classes_[self.calibrator_.predict(scores[:, None])]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        tags.target_tags.required = True
+        return tags
+
+
+def _embedder_scores(embedder, pairs):
+    """A trained embedder's similarity of each pair, as float64."""
+    return embedder.estimator._paired_similarity(pairs).numpy().astype(np.float64)

@@ -4,14 +4,15 @@ Every loss follows one contract, as in pytorch-metric-learning:
 ``forward(embeddings, labels)`` returns a scalar. The batch is embedded once;
 pairs and triplets are formed from the ``(B, B)`` distance matrix of that batch,
 so a batch of ``B`` samples yields ``B * (B - 1) / 2`` pairs for the price of
-``B`` forward passes.
+``B`` forward passes. Each loss compares embeddings through its ``similarity``
+(:mod:`sksiamese.similarity`), which the trained model then scores with.
 """
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .modules import KochHead
+from .similarity import EuclideanSimilarity, KochHead, pairwise_distances
 
 __all__ = [
     "ContrastiveLoss",
@@ -21,29 +22,6 @@ __all__ = [
     "EmbeddingLoss",
     "pairwise_distances",
 ]
-
-
-def pairwise_distances(embeddings):
-    """Euclidean distance matrix of a batch of embeddings.
-
-    The squared distances are clamped before the square root so that the
-    gradient stays finite for coincident points (``sqrt`` has an infinite
-    slope at zero).
-
-    Parameters
-    ----------
-    embeddings : torch.Tensor of shape (n_samples, n_dims)
-        A batch of embeddings.
-
-    Returns
-    -------
-    distances : torch.Tensor of shape (n_samples, n_samples)
-        Euclidean distance of every pair of rows.
-    """
-    squared_norms = embeddings.pow(2).sum(1)
-    gram = embeddings @ embeddings.T
-    squared = squared_norms[:, None] + squared_norms[None, :] - 2 * gram
-    return squared.clamp_min(1e-12).sqrt()
 
 
 def _pair_masks(labels):
@@ -73,16 +51,20 @@ class _MinedDistanceLoss(nn.Module):
     Subclasses implement ``_<mining>(distances, positive, negative)``.
     """
 
+    similarity_class = EuclideanSimilarity
+
     def __init__(self, margin, mining):
         super().__init__()
         self.margin = margin
         self.mining = mining
+        self.similarity = EuclideanSimilarity()
 
     def forward(self, embeddings, labels):
         mined_loss = getattr(self, f"_{self.mining}", None)
         if mined_loss is None:
             raise ValueError(f"Unknown mining {self.mining!r} for {type(self).__name__}.")
-        return mined_loss(pairwise_distances(embeddings), *_pair_masks(labels))
+        distances = -self.similarity.batch_matrix(embeddings)
+        return mined_loss(distances, *_pair_masks(labels))
 
 
 class ContrastiveLoss(_MinedDistanceLoss):
@@ -100,10 +82,9 @@ class ContrastiveLoss(_MinedDistanceLoss):
         ``'all'``: the mean over positive pairs plus the mean over the negative
         pairs within the margin (averaged apart, so the many negatives of a
         batch do not drown the few positives). ``'batch_hard'``: for each
-        anchor, its farthest positive and its closest negative only. On
-        Omniglot validation alphabets, 20-way one-shot accuracy rose from 68%
-        to 77% with ``'batch_hard'`` (``benchmarks/select_omniglot.py``): the
-        mean over all pairs is dominated by pairs already in place.
+        anchor, its farthest positive and its closest negative only, the
+        default: the mean over all pairs is dominated by pairs already in
+        place (``docs/benchmarks.md`` compares the two).
     """
 
     def __init__(self, margin=0.5, mining="batch_hard"):
@@ -183,18 +164,19 @@ class BCEPairLoss(nn.Module):
         anchor, the negative the head finds most similar. Averaged over all
         negatives, the loss is dominated by pairs that are already easy, so
         the head settles for a threshold that those satisfy and the embedding
-        learns little about the confusable classes; on Omniglot validation
-        alphabets this lifted 20-way one-shot accuracy from 35% to 74%
-        (``benchmarks/select_omniglot.py``).
+        learns little about the confusable classes (``docs/benchmarks.md``
+        compares the two).
     """
+
+    similarity_class = KochHead
 
     def __init__(self, embedding_dim, mining="batch_hard"):
         super().__init__()
-        self.head = KochHead(embedding_dim)
+        self.similarity = KochHead(embedding_dim)
         self.mining = mining
 
     def forward(self, embeddings, labels):
-        logits = self.head(embeddings[:, None, :], embeddings[None, :, :])
+        logits = self.similarity.batch_matrix(embeddings)
         positive, negative = _pair_masks(labels)
         targets = positive.to(logits.dtype)
         losses = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
@@ -227,10 +209,14 @@ class EmbeddingLoss(nn.Module):
         Called as ``miner(embeddings, labels)``.
     """
 
+    similarity_class = EuclideanSimilarity
+
     def __init__(self, loss, miner=None):
         super().__init__()
         self.loss = loss
         self.miner = miner
+        # pytorch-metric-learning's losses compare by distance by default.
+        self.similarity = EuclideanSimilarity()
 
     def forward(self, embeddings, labels):
         if self.miner is None:
@@ -262,19 +248,12 @@ class PairLoss(nn.Module):
             raise ValueError(f"loss must be 'contrastive' or 'bce'; got {loss!r}.")
         self.loss = loss
         self.margin = margin
-        self.head = KochHead(embedding_dim) if loss == "bce" else None
-
-    def scores(self, embeddings):
-        """Similarity of each pair: the head's logit, or minus the distance."""
-        a, b = embeddings[:, 0], embeddings[:, 1]
-        if self.head is not None:
-            return self.head(a, b)
-        return -(a - b).pow(2).sum(1).clamp_min(1e-12).sqrt()
+        self.similarity = KochHead(embedding_dim) if loss == "bce" else EuclideanSimilarity()
 
     def forward(self, embeddings, same):
         same = same.bool()
-        scores = self.scores(embeddings)
-        if self.head is not None:
+        scores = self.similarity(embeddings[:, 0], embeddings[:, 1])
+        if self.loss == "bce":
             losses = F.binary_cross_entropy_with_logits(
                 scores, same.to(scores.dtype), reduction="none"
             )

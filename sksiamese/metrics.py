@@ -12,14 +12,19 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import is_classifier
-from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.utils import Bunch, check_random_state
-from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d, indexable
+from sklearn.utils.validation import check_consistent_length, column_or_1d, indexable
 
-from ._compat import _safe_indexing
+from ._compat import Interval, StrOptions, _safe_indexing, validate_function_params
 from ._episodes import draw_episodes, episode_accuracy, scatter_rows, used_samples
 from ._retrieval import retrieval_scores
-from ._scoring import negative_euclidean
+from ._verification_metrics import (
+    equal_error_rate,
+    expected_calibration_error,
+    rejection_threshold,
+    verification_metrics,
+)
+from .similarity import similarity_of
 
 __all__ = [
     "equal_error_rate",
@@ -54,6 +59,30 @@ def _embed(estimator, embedder, X):
     return np.asarray(embedder.transform(X), dtype=np.float32)
 
 
+# The checks that depend on the data stay in the body: whether n_way classes
+# have k_shot + n_queries samples (draw_episodes), and whether the estimator's
+# fitted attributes give an embedding (_embedding_of, hence no constraint on
+# ``estimator``).
+POSITIVE_INT = Interval(Integral, 1, None, closed="left")
+EPISODE_CONSTRAINTS = {
+    "n_way": [POSITIVE_INT],
+    "k_shot": [POSITIVE_INT],
+    "n_queries": [POSITIVE_INT],
+    "n_episodes": [POSITIVE_INT],
+    "random_state": ["random_state"],
+}
+
+
+@validate_function_params(
+    {
+        "estimator": "no_validation",
+        "X": ["array-like", "sparse matrix"],
+        "y": ["array-like"],
+        "groups": ["array-like", None],
+        **EPISODE_CONSTRAINTS,
+    },
+    prefer_skip_nested_validation=True,
+)
 def one_shot_accuracy(
     estimator,
     X,
@@ -105,15 +134,13 @@ def one_shot_accuracy(
     y = column_or_1d(y)
     groups = None if groups is None else column_or_1d(groups)
     rng = check_random_state(random_state)
-    if n_episodes < 1:
-        raise ValueError(f"n_episodes must be at least 1; got {n_episodes!r}.")
     embedder, aggregation = _embedding_of(estimator)
     episodes = list(draw_episodes(y, groups, n_way, k_shot, n_queries, n_episodes, rng))
     # Every sample an episode uses is embedded once, not once per episode.
     used = used_samples(episodes)
     embedded = _embed(estimator, embedder, _safe_indexing(X, used))
     embeddings = scatter_rows(embedded, used, len(y))
-    similarity = getattr(embedder, "_similarity", negative_euclidean)
+    similarity = similarity_of(embedder)
     scores = np.array(
         [
             episode_accuracy(similarity, embeddings, y, support, query, aggregation)
@@ -127,6 +154,15 @@ def one_shot_accuracy(
     )
 
 
+# The scorers are plain ``scorer(estimator, X, y)`` callables, scikit-learn's
+# "scoring object from scratch", not make_scorer's: make_scorer hands its
+# score function only ``(y_true, response)``, one of predict, predict_proba or
+# decision_function of the whole fold, while an episode scores the estimator
+# itself: its embedder's similarity (the Koch head's logit for loss='bce'),
+# a classifier's aggregation and input check, and only the samples the
+# episodes draw. response_method='transform' is refused by make_scorer, and
+# OneShotClassifier, the estimator GridSearchCV searches, has no transform.
+@validate_function_params(EPISODE_CONSTRAINTS, prefer_skip_nested_validation=True)
 def make_one_shot_scorer(*, n_way=5, k_shot=1, n_queries=5, n_episodes=50, random_state=0):
     """A scorer of one-shot accuracy, for ``GridSearchCV(scoring=...)``.
 
@@ -168,6 +204,15 @@ def make_one_shot_scorer(*, n_way=5, k_shot=1, n_queries=5, n_episodes=50, rando
 RETRIEVAL_METRICS = ("precision_at_1", "r_precision", "map_at_r", "recall_at_k")
 
 
+@validate_function_params(
+    {
+        "estimator": "no_validation",
+        "X": ["array-like", "sparse matrix"],
+        "y": ["array-like"],
+        "k": [POSITIVE_INT],
+    },
+    prefer_skip_nested_validation=True,
+)
 def retrieval_metrics(estimator, X, y, *, k=10):
     """Leave-one-out retrieval quality of the estimator's embeddings.
 
@@ -215,17 +260,19 @@ def retrieval_metrics(estimator, X, y, *, k=10):
     >>> retrieval_metrics(FunctionTransformer().fit(X), X, y, k=1).map_at_r
     1.0
     """
-    if not isinstance(k, Integral) or isinstance(k, bool) or k < 1:
-        raise ValueError(f"k must be a positive int; got {k!r}.")
     X, y = indexable(X, y)
     y = column_or_1d(y)
     check_consistent_length(X, y)
     embedder, _ = _embedding_of(estimator)
     codes = np.unique(y, return_inverse=True)[1].reshape(-1)
-    similarity = getattr(embedder, "_similarity", negative_euclidean)
+    similarity = similarity_of(embedder)
     return Bunch(**retrieval_scores(similarity, _embed(estimator, embedder, X), codes, k))
 
 
+@validate_function_params(
+    {"metric": [StrOptions(set(RETRIEVAL_METRICS))], "k": [POSITIVE_INT]},
+    prefer_skip_nested_validation=True,
+)
 def make_retrieval_scorer(metric="map_at_r", *, k=10):
     """A scorer of one retrieval metric, for ``GridSearchCV(scoring=...)``.
 
@@ -245,196 +292,8 @@ def make_retrieval_scorer(metric="map_at_r", *, k=10):
     scorer : callable
         ``scorer(estimator, X, y)`` returns the metric; higher is better.
     """
-    if not isinstance(k, Integral) or isinstance(k, bool) or k < 1:
-        raise ValueError(f"k must be a positive int; got {k!r}.")
-    if metric not in RETRIEVAL_METRICS:
-        raise ValueError(f"metric must be one of {RETRIEVAL_METRICS}; got {metric!r}.")
 
     def retrieval_scorer(estimator, X, y):
         return retrieval_metrics(estimator, X, y, k=k)[metric]
 
     return retrieval_scorer
-
-
-def equal_error_rate(y_true, y_score):
-    """Equal error rate of a verification score.
-
-    The rate at the threshold where false accepts (different pairs scored as
-    same) and false rejects (same pairs scored as different) are equal,
-    interpolated on the ROC curve.
-
-    Parameters
-    ----------
-    y_true : array-like of shape (n_pairs,)
-        1 for pairs of the same class, 0 otherwise.
-    y_score : array-like of shape (n_pairs,)
-        Higher means more alike, such as ``SiameseEmbedder.pair_score``.
-
-    Returns
-    -------
-    eer : float
-        The error rate where false accepts and false rejects are equal.
-    """
-    false_accept, true_accept, _ = roc_curve(y_true, y_score)
-    false_reject = 1 - true_accept
-    crossing = np.flatnonzero(false_accept >= false_reject)[0]
-    if crossing == 0:
-        return float(false_accept[0])
-    # Interpolate linearly between the last point before and the first after.
-    a0, a1 = false_accept[crossing - 1], false_accept[crossing]
-    r0, r1 = false_reject[crossing - 1], false_reject[crossing]
-    t = (r0 - a0) / ((a1 - a0) - (r1 - r0))
-    return float(a0 + t * (a1 - a0))
-
-
-def _pair_scorer(estimator):
-    """The pair-scoring method of any of our estimators."""
-    for owner in (estimator, getattr(estimator, "embedder_", None)):
-        if hasattr(owner, "pair_score"):
-            return owner.pair_score
-    if hasattr(estimator, "decision_function") and hasattr(estimator, "sample_shape_"):
-        return estimator.decision_function  # SiameseVerifier scores pairs directly
-    raise TypeError(f"{type(estimator).__name__} cannot score pairs.")
-
-
-def verification_metrics(estimator, pairs, y_same):
-    """ROC AUC and equal error rate of an estimator's pair scores.
-
-    Parameters
-    ----------
-    estimator : fitted SiameseEmbedder, SiameseVerifier or OneShotClassifier
-        Pairs are scored by ``pair_score`` (the embedder's, for a classifier)
-        or, for a verifier, ``decision_function``.
-    pairs : array-like of shape (n_pairs, 2) + sample_shape
-        The pairs to score.
-    y_same : array-like of shape (n_pairs,)
-        1 where the two samples share a class, else 0.
-
-    Returns
-    -------
-    result : Bunch
-        ``roc_auc`` and ``equal_error_rate``.
-    """
-    scores = _pair_scorer(estimator)(pairs)
-    return Bunch(
-        roc_auc=float(roc_auc_score(y_same, scores)),
-        equal_error_rate=equal_error_rate(y_same, scores),
-    )
-
-
-def rejection_threshold(classifier, X, *, false_reject_rate=0.05):
-    """Similarity below which a fitted classifier should reject a query.
-
-    Calibrated on held-out queries of the *enrolled* classes: the returned
-    value rejects a ``false_reject_rate`` fraction of them. Set it with
-    ``classifier.set_params(reject_below=threshold)``; queries of classes that
-    were never enrolled then fall below it far more often than that (how often
-    depends on the embedding).
-
-    Parameters
-    ----------
-    classifier : fitted OneShotClassifier
-        The classifier whose enrolled classes the queries belong to.
-    X : array-like of shape (n_samples, ...)
-        Held-out samples of the enrolled classes (not the support set, whose
-        similarity to itself is too high to calibrate on).
-    false_reject_rate : float, default=0.05
-        Fraction of known-class queries to reject, in ``[0, 1)``.
-
-    Returns
-    -------
-    threshold : float
-        The value for ``reject_below``.
-    """
-    if not 0 <= false_reject_rate < 1:
-        raise ValueError(f"false_reject_rate must be in [0, 1); got {false_reject_rate!r}.")
-    best, _ = classifier._best_class(X)
-    return float(np.quantile(best, false_reject_rate))
-
-
-def expected_calibration_error(y_true, y_prob, *, n_bins=10, labels=None):
-    """Expected calibration error (ECE) of predicted probabilities.
-
-    The probabilities are binned into ``n_bins`` equal-width bins on
-    ``[0, 1]`` (the ``'uniform'`` strategy of
-    :func:`sklearn.calibration.calibration_curve`, whose bins are closed on
-    the right), and the gap between the mean predicted probability and the
-    observed frequency of each bin is averaged, weighted by the share of the
-    samples in the bin. 0 is perfect calibration.
-
-    Parameters
-    ----------
-    y_true : array-like of shape (n_samples,)
-        For a 1-D ``y_prob``, 1 for the positive class and 0 otherwise. For a
-        2-D ``y_prob``, the true class of each sample, one of ``labels``.
-    y_prob : array-like of shape (n_samples,) or (n_samples, n_classes)
-        1-D: the probability of the positive class, and the ECE is that of
-        this probability. 2-D: the probability of each class, such as
-        ``predict_proba``'s, and the ECE is the top-label one (Guo et al.
-        2017): the confidence of each sample is its largest probability,
-        correct when that column's class is the true one.
-    n_bins : int, default=10
-        Number of bins.
-    labels : array-like of shape (n_classes,), default=None
-        For a 2-D ``y_prob``, the class of each of its columns, such as a
-        classifier's ``classes_``. ``None`` takes the sorted classes of
-        ``y_true``, which must then hold every class (as ``classes_`` does
-        for the classifier's training labels). Unused for a 1-D ``y_prob``.
-
-    Returns
-    -------
-    ece : float
-        In ``[0, 1]``.
-
-    See Also
-    --------
-    sklearn.calibration.calibration_curve : The bins' mean probabilities and
-        frequencies.
-
-    References
-    ----------
-    .. [1] C. Guo, G. Pleiss, Y. Sun and K. Q. Weinberger, "On Calibration of
-       Modern Neural Networks", ICML, 2017.
-
-    Examples
-    --------
-    >>> from sksiamese.metrics import expected_calibration_error
-    >>> expected_calibration_error([0, 1, 1, 0], [0.25, 0.75, 0.75, 0.75], n_bins=2)
-    0.125
-    >>> proba = [[0.75, 0.25], [0.25, 0.75], [0.75, 0.25], [0.25, 0.75]]
-    >>> expected_calibration_error(["cat", "dog", "dog", "cat"], proba)
-    0.25
-    """
-    if not isinstance(n_bins, Integral) or isinstance(n_bins, bool) or n_bins < 1:
-        raise ValueError(f"n_bins must be a positive int; got {n_bins!r}.")
-    y_prob = check_array(y_prob, ensure_2d=False, dtype=np.float64, input_name="y_prob")
-    y_true = column_or_1d(y_true)
-    check_consistent_length(y_true, y_prob)
-    if y_prob.ndim > 2 or np.any((y_prob < 0) | (y_prob > 1)):
-        raise ValueError("y_prob must be probabilities in [0, 1], of 1 or 2 dimensions.")
-    if y_prob.ndim == 1:
-        if not np.isin(y_true, [0, 1]).all():
-            raise ValueError(
-                "y_true must hold 0 and 1 for a 1-D y_prob (the positive class's "
-                "probability); pass the probabilities of every class for other labels."
-            )
-        return _calibration_gap(y_prob, y_true.astype(np.float64), n_bins)
-    labels = np.unique(y_true) if labels is None else column_or_1d(labels)
-    if len(labels) != y_prob.shape[1]:
-        raise ValueError(
-            f"y_prob has {y_prob.shape[1]} columns but there are {len(labels)} labels; "
-            "pass labels, the class of each column (a classifier's classes_)."
-        )
-    if not np.isin(y_true, labels).all():
-        raise ValueError("y_true holds classes that are not in labels.")
-    top = y_prob.argmax(1)
-    return _calibration_gap(y_prob[np.arange(len(top)), top], labels[top] == y_true, n_bins)
-
-
-def _calibration_gap(confidence, correct, n_bins):
-    """Mean of ``|mean confidence - accuracy|`` over the bins, weighted by count."""
-    # Bins closed on the right (the first on both sides), as calibration_curve's.
-    bins = np.searchsorted(np.linspace(0, 1, n_bins + 1)[1:-1], confidence)
-    # Each bin's summed gap is its count times its mean gap.
-    gaps = np.bincount(bins, weights=confidence - correct, minlength=n_bins)
-    return float(np.abs(gaps).sum() / len(confidence))

@@ -1,4 +1,4 @@
-"""Default twin branches and the Koch similarity head.
+"""Default twin branches.
 
 The twin network is a single branch applied to both inputs (shared weights);
 these are the branches :class:`~sksiamese.SiameseEmbedder` picks from the shape
@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["MLPBranch", "ConvBranch", "KochHead"]
+__all__ = ["MLPBranch", "ConvBranch"]
 
 
 class MLPBranch(nn.Module):
@@ -135,39 +135,3 @@ class ConvBranch(nn.Module):
             X = X.unsqueeze(1)
         embeddings = self.projection(self.features(X))
         return F.normalize(embeddings, dim=1) if self.normalize else embeddings
-
-
-class KochHead(nn.Module):
-    """Learned similarity of Koch et al. (2015): a weighted L1 distance.
-
-    ``logit(a, b) = bias - w . |a - b|``; the probability that ``a`` and ``b``
-    belong to the same class is its sigmoid. Koch et al. leave the weights
-    free; here they are kept non-negative (``w = softplus(raw)``), so the head
-    is a weighted L1 metric and similarity never grows with a difference.
-    Free weights let the head reward differences along features that happen
-    to separate the training classes, which turns into anti-similarity on
-    new classes.
-
-    Inputs broadcast, so ``head(A[:, None], B[None])`` scores every pair of two
-    sets at once.
-
-    Parameters
-    ----------
-    embedding_dim : int
-        Size of the embeddings compared.
-    """
-
-    def __init__(self, embedding_dim):
-        super().__init__()
-        # softplus(0.5413) == 1: every feature starts with unit weight.
-        self.raw_weight = nn.Parameter(torch.full((embedding_dim,), 0.5413))
-        self.bias = nn.Parameter(torch.zeros(()))
-
-    @property
-    def weight(self):
-        """The non-negative weight of each feature's absolute difference."""
-        return F.softplus(self.raw_weight)
-
-    def forward(self, a, b):
-        # Computed in the inputs' dtype: float64 inference scores stay exact.
-        return self.bias.to(a.dtype) - (a - b).abs() @ self.weight.to(a.dtype)

@@ -21,18 +21,26 @@ from sklearn.utils.validation import check_is_fitted
 __all__ = ["predict_blocks", "transform_blocks"]
 
 
-def _map_rows(method, X, dtype, trailing_chunks):
-    """``method`` (a fitted estimator's bound method) over the row blocks of ``X``, lazily."""
+def _map_rows(estimator, method, X, dtype=None):
+    """``estimator``'s ``method`` over the row blocks of ``X``, lazily.
+
+    The shape of a result's row, and its dtype unless given, are those of the
+    method's result for the first sample, computed here.
+    """
     import dask.array as da
 
+    check_is_fitted(estimator)
+    apply = getattr(estimator, method)
+    first = np.asarray(apply(np.asarray(X[:1])))
+    dtype = first.dtype if dtype is None else dtype
     X = da.asarray(X)
     if any(len(chunks) > 1 for chunks in X.chunks[1:]):
         X = X.rechunk({axis: -1 for axis in range(1, X.ndim)})  # blocks of whole rows
     return X.map_blocks(
-        lambda block: np.asarray(method(block), dtype=dtype),
+        lambda block: np.asarray(apply(block), dtype=dtype),
         dtype=dtype,
-        chunks=(X.chunks[0], *trailing_chunks),
-        drop_axis=list(range(1 + len(trailing_chunks), X.ndim)),
+        chunks=(X.chunks[0], *((n,) for n in first.shape[1:])),
+        drop_axis=list(range(first.ndim, X.ndim)),
     )
 
 
@@ -61,10 +69,7 @@ def transform_blocks(estimator, X):
     >>> transform_blocks(FunctionTransformer().fit(X), X).chunks
     ((2, 2, 2), (3,))
     """
-    check_is_fitted(estimator)
-    first = np.asarray(X[:1])  # the output width, from one sample
-    n_out = np.asarray(estimator.transform(first)).shape[1]
-    return _map_rows(estimator.transform, X, np.float32, ((n_out,),))
+    return _map_rows(estimator, "transform", X, dtype=np.float32)
 
 
 def predict_blocks(estimator, X):
@@ -82,7 +87,5 @@ def predict_blocks(estimator, X):
     y_pred : dask.array.Array of shape (n_samples,)
         Lazy: call ``compute()`` to run it.
     """
-    check_is_fitted(estimator)
     # The labels' dtype, from one sample (rejection may add an unknown label).
-    dtype = np.asarray(estimator.predict(np.asarray(X[:1]))).dtype
-    return _map_rows(estimator.predict, X, dtype, ())
+    return _map_rows(estimator, "predict", X)

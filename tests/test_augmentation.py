@@ -4,7 +4,7 @@ import torch
 from torch.nn import functional as F
 
 from sksiamese import SiameseEmbedder
-from sksiamese._selection import OneShotEpisodes
+from sksiamese._held_out import OneShotEpisodes
 from sksiamese.augmentation import RandomAffine, distort
 
 

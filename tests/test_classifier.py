@@ -34,7 +34,24 @@ def test_frozen_embedder_enrols_new_classes_without_retraining(embedder, digits)
     assert clf.embedder_.estimator is embedder
     assert torch.equal(embedder.net_.module_.layers[0].weight, weights)
     np.testing.assert_array_equal(clf.classes_, [5, 6, 7, 8, 9])
-    assert clf.score(Xq, yq) > 0.3  # chance is 0.2
+    # Against raw pixels (one shot: 1-nearest-neighbour to each class's one
+    # example), over ten one-shot draws of the new classes.
+    learned, pixels = [], []
+    for seed in range(10):
+        Xs, ys, Xq, yq = one_shot_split(Xn, yn, seed=seed)
+        clf = OneShotClassifier(embedder=FrozenEstimator(embedder)).fit(Xs, ys)
+        learned.append(clf.score(Xq, yq))
+        nearest = np.linalg.norm(Xq[:, None] - Xs[None], axis=2).argmin(1)
+        pixels.append(np.mean(ys[nearest] == yq))
+    # Fails for an embedding that lost the input's geometry, which the next
+    # test (predictions from transform) cannot see: an MLPBranch dropping its
+    # residual term scores chance (0.49 behind), 20 epochs without the
+    # held-out selection 0.131 behind. Measured: pixels 0.688, this embedder 0.663;
+    # embedders of seeds 0-5 fall 0 to 0.048 behind (0 where the selection kept
+    # the untrained net, whose residual start is the pixels' geometry). The
+    # learned similarity does not beat the pixels here; 0.06 is the worst
+    # seed's 0.048 and a margin.
+    assert np.mean(learned) >= np.mean(pixels) - 0.06
 
 
 def test_prediction_is_the_nearest_prototype(embedder, digits):
@@ -103,7 +120,7 @@ def test_bce_classifier_uses_the_learned_head(small, digits):
     Xs, ys, Xq, _ = one_shot_split(Xn, yn)
     clf = OneShotClassifier(embedder=FrozenEstimator(bce)).fit(Xs, ys)
     Eq, Es = (torch.as_tensor(bce.transform(Z), dtype=torch.float64) for Z in (Xq, Xs))
-    head = bce.net_.criterion_.head
+    head = bce.net_.criterion_.similarity
     expected = head(Eq[:, None], Es[None]).detach().numpy()
     np.testing.assert_allclose(clf.decision_function(Xq), expected, rtol=1e-5, atol=1e-6)
 
@@ -138,14 +155,14 @@ def test_pickle_round_trip_gives_identical_predictions(small):
 
 
 def test_chunked_scores_equal_one_block(embedder, digits, monkeypatch):
-    from sksiamese import _scoring
+    from sksiamese import _search
 
     _, _, Xn, yn = digits
     Xs, ys, Xq, _ = one_shot_split(Xn, yn, shots=40)
     clf = OneShotClassifier(embedder=FrozenEstimator(embedder), aggregation="nearest")
     whole = clf.fit(Xs, ys).decision_function(Xq)
-    monkeypatch.setattr(_scoring, "QUERY_CHUNK", 7)
-    monkeypatch.setattr(_scoring, "CHUNK_ELEMENTS", 7 * 64 * 11)  # 11 support rows a block
+    monkeypatch.setattr(_search, "QUERY_CHUNK", 7)
+    monkeypatch.setattr(_search, "CHUNK_ELEMENTS", 7 * 64 * 11)  # 11 support rows a block
     np.testing.assert_allclose(clf.decision_function(Xq), whole, rtol=1e-12)
 
 
@@ -183,11 +200,22 @@ def test_queries_of_classes_left_out_of_the_support_are_rejected(open_set):
     clf, X, y = open_set
     known, unknown = y < 5, (y >= 5) & (y < 7)
     calibrate = known & (np.arange(len(y)) % 2 == 0)
-    threshold = rejection_threshold(clf, X[calibrate], false_reject_rate=0.05)
-    predicted = clf.set_params(reject_below=threshold).predict(X)
-    check = known & ~calibrate
-    assert np.mean(predicted[check] == -1) < 0.15  # about the 5% calibrated for
-    assert np.mean(predicted[unknown] == -1) > 0.5
+    n = calibrate.sum()
+    assert len(np.unique(clf.decision_function(X[calibrate]).max(1))) == n  # no ties
+    # The threshold is numpy's linear quantile of the n best scores, between the
+    # k-th and (k+1)-th smallest (k = floor(r (n - 1))), on the k-th exactly
+    # when r (n - 1) is whole: "below" it are ceil(r (n - 1)) calibration
+    # queries. Fails for another quantile (rate or method), or for rejecting
+    # scores equal to the threshold (r = 0 and 0.5, n = 225, fall on a score).
+    for rate in (0.0, 0.5, 0.05):  # the 5% threshold is kept
+        threshold = rejection_threshold(clf, X[calibrate], false_reject_rate=rate)
+        predicted = clf.set_params(reject_below=threshold).predict(X)
+        assert np.sum(predicted[calibrate] == -1) == np.ceil(rate * (n - 1))
+    # Digits 5 and 6, never enrolled, fall below the 5% threshold far more
+    # often than the known digits left out of the calibration. Measured: 0.984
+    # of them against 0.036 (0.957 even below the lowest calibration score);
+    # 0.9 leaves a margin for other training numerics.
+    assert np.mean(predicted[unknown] == -1) > 0.9
     assert set(predicted[~(predicted == -1)]) <= set(range(5))
     np.testing.assert_allclose(clf.predict_proba(X).sum(1), 1.0)  # unaffected
 

@@ -5,6 +5,9 @@ import pytest
 from joblib import parallel_backend
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 from sksiamese import OneShotClassifier, SiameseEmbedder
 from sksiamese.parallel import predict_blocks, transform_blocks
@@ -68,3 +71,23 @@ def test_inference_on_a_local_cluster_equals_the_single_process_run(digits, shap
         # bit of an image's embedding may depend on its block.
         np.testing.assert_allclose(embeddings, embedder.transform(queries), rtol=1e-6, atol=1e-7)
     np.testing.assert_array_equal(predictions, clf.predict(queries))
+
+
+def test_blocks_keep_each_methods_row_shape_and_dtype():
+    # Dask's own threads, no cluster. Catches the one helper behind both
+    # functions giving predictions the embeddings' float32 or trailing axis,
+    # or keeping axes of image-shaped rows: labels come back (n_samples,) in
+    # their own dtype, embeddings (n_samples, n_dims) in float32.
+    da = pytest.importorskip("dask.array")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(10, 2, 3))
+    labels = np.array(["cat", "dog"])[rng.integers(2, size=10)]
+    flatten = FunctionTransformer(lambda Z: np.reshape(Z, (len(Z), -1))).fit(X)
+    classifier = make_pipeline(flatten, KNeighborsClassifier(1)).fit(X, labels)
+    blocks = da.from_array(X, chunks=(3, 1, 3))  # uneven rows, a split middle axis
+    predictions = predict_blocks(classifier, blocks)
+    assert predictions.dtype == labels.dtype and predictions.shape == (10,)
+    np.testing.assert_array_equal(predictions.compute(), labels)
+    embeddings = transform_blocks(flatten, blocks)
+    assert embeddings.dtype == np.float32 and embeddings.shape == (10, 6)
+    np.testing.assert_array_equal(embeddings.compute(), X.reshape(10, 6).astype(np.float32))

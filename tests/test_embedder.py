@@ -250,3 +250,19 @@ def test_classes_per_batch_auto_depends_on_the_loss(small, loss, classes_per_bat
     embedder = SiameseEmbedder(loss=loss, classes_per_batch=classes_per_batch, max_epochs=1)
     net = embedder.fit(X, y).net_
     assert net.get_params()["iterator_train__classes_per_batch"] == expected
+
+
+def test_n_features_in_counts_every_feature_of_a_sample(small):
+    # Fails if image input records X.shape[1] (the rows of each image) rather
+    # than the features of one sample, as the verifier records them.
+    from sksiamese import OneShotClassifier, SiameseVerifier
+    from sksiamese.pairs import make_pairs
+
+    X, y = small
+    images = X.reshape(-1, 8, 8)
+    options = dict(max_epochs=1, early_stopping=False, random_state=0)
+    assert SiameseEmbedder(**options).fit(images, y).n_features_in_ == 64
+    assert OneShotClassifier(**options).fit(images, y).n_features_in_ == 64
+    pairs, same = make_pairs(images, y, 40, random_state=0)
+    assert SiameseVerifier(**options).fit(pairs, same).n_features_in_ == 64
+    assert SiameseEmbedder(**options).fit(X, y).n_features_in_ == 64

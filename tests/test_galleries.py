@@ -8,15 +8,16 @@ from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from sksiamese import OneShotClassifier, SiameseEmbedder, _scoring
-from sksiamese._scoring import best_class, class_scores, negative_euclidean
+from sksiamese import OneShotClassifier, SiameseEmbedder, _search
+from sksiamese._search import BestClass, ClassMax, search_exact
+from sksiamese.similarity import EuclideanSimilarity
 
 
 @pytest.fixture
 def small_blocks(monkeypatch):
     """Blocks of 7 queries by 3 two-dimensional support examples: many blocks on small data."""
-    monkeypatch.setattr(_scoring, "QUERY_CHUNK", 7)
-    monkeypatch.setattr(_scoring, "CHUNK_ELEMENTS", 7 * 2 * 3)
+    monkeypatch.setattr(_search, "QUERY_CHUNK", 7)
+    monkeypatch.setattr(_search, "CHUNK_ELEMENTS", 7 * 2 * 3)
 
 
 def test_best_class_is_the_argmax_of_the_class_scores(small_blocks):
@@ -24,8 +25,8 @@ def test_best_class_is_the_argmax_of_the_class_scores(small_blocks):
     queries = torch.as_tensor(rng.normal(size=(30, 4)))
     support = torch.as_tensor(rng.normal(size=(50, 4)))
     codes = torch.as_tensor(rng.integers(0, 12, size=50))
-    scores = class_scores(negative_euclidean, queries, support, codes, 12)
-    best, best_codes = best_class(negative_euclidean, queries, support, codes)
+    (scores,) = search_exact(EuclideanSimilarity(), queries, support, ClassMax(codes, 12))
+    best, best_codes = search_exact(EuclideanSimilarity(), queries, support, BestClass(codes))
     np.testing.assert_array_equal(best_codes.numpy(), scores.argmax(1).numpy())
     np.testing.assert_array_equal(best.numpy(), scores.max(1).values.numpy())
 
@@ -35,7 +36,9 @@ def test_ties_go_to_the_lowest_class_as_argmax_does(small_blocks):
     # class 5 in one block and classes 2 and 9 in the next.
     support = torch.tensor([[3.0, 0.0]] * 2 + [[0.0, 0.0]] * 3 + [[1.0, 1.0]] * 4)
     codes = torch.tensor([0, 1, 5, 2, 9, 3, 4, 6, 7])
-    best, best_codes = best_class(negative_euclidean, torch.zeros(1, 2), support, codes)
+    best, best_codes = search_exact(
+        EuclideanSimilarity(), torch.zeros(1, 2), support, BestClass(codes)
+    )
     assert best_codes.tolist() == [2] and best.tolist() == [0.0]
 
 
@@ -62,7 +65,7 @@ def test_predict_never_builds_the_query_by_class_matrix(monkeypatch):
     support = rng.normal(size=(500, 8)).astype(np.float32)
     identity = FrozenEstimator(FunctionTransformer().fit(support))
     clf = OneShotClassifier(embedder=identity).fit(support, np.arange(500))
-    monkeypatch.setattr("sksiamese._classifier.class_scores", refuse)
+    monkeypatch.setattr("sksiamese._search.ClassMax.start", refuse)
     assert clf.score(support[:50], np.arange(50)) == 1.0
 
 
@@ -98,3 +101,28 @@ def test_the_embedder_serves_scikit_learns_own_neighbours(small, digits):
     ours = OneShotClassifier(embedder=FrozenEstimator(embedder), aggregation="nearest")
     ours.fit(Xn[support], yn[support])
     np.testing.assert_array_equal(knn.predict(Xn[queries]), ours.predict(Xn[queries]))
+
+
+def test_kneighbors_defaults_to_five_neighbours_or_every_other_row():
+    # Fails if n_neighbors=None is not scikit-learn's default of 5, or if it
+    # asks a small gallery for more rows than it holds.
+    rng = np.random.default_rng(5)
+    support = rng.normal(size=(40, 3)).astype(np.float32)
+    identity = FrozenEstimator(FunctionTransformer().fit(support))
+    clf = OneShotClassifier(embedder=identity, aggregation="nearest").fit(support, np.arange(40))
+    distances, rows = clf.kneighbors(support[:7])
+    np.testing.assert_array_equal(rows, clf.kneighbors(support[:7], n_neighbors=5)[1])
+    small = OneShotClassifier(embedder=identity).fit(support[:3], [0, 1, 2])
+    assert small.kneighbors(return_distance=False).shape == (3, 2)  # the two other rows
+    assert small.kneighbors(support[:4], return_distance=False).shape == (4, 3)
+
+
+def test_training_parameters_beside_a_given_embedder_warn():
+    # Fails if the classifier ignores training parameters silently when it is
+    # given an embedder, or warns about parameters left at their defaults.
+    support = np.random.default_rng(6).normal(size=(6, 3)).astype(np.float32)
+    identity = FrozenEstimator(FunctionTransformer().fit(support))
+    with pytest.warns(UserWarning, match=r"no effect: loss, optimizer__weight_decay\."):
+        OneShotClassifier(
+            embedder=identity, loss="bce", max_epochs=np.int64(30), optimizer__weight_decay=0.1
+        ).fit(support, [0, 0, 1, 1, 2, 2])

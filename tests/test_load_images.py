@@ -111,8 +111,9 @@ def test_unreadable_files_are_refused_or_skipped_and_counted(tmp_path):
     root = write_folder(tmp_path, {"a/good.png": png(), "a/broken.png": b"\x89PNG truncated"})
     with pytest.raises(ValueError, match="Cannot read a/broken.png.*on_error='skip'"):
         load_images(root)
-    with pytest.warns(UserWarning, match="Skipped 1 unreadable image files"):
+    with pytest.warns(UserWarning, match="Skipped 1 unreadable image files") as record:
         bunch = load_images(root, on_error="skip")
+    assert record[0].filename == __file__  # the warning points at the caller's line
     assert bunch.skipped == ["a/broken.png"] and len(bunch.data) == 1
     assert "1 unreadable files skipped" in bunch.DESCR
 

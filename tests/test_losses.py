@@ -70,8 +70,8 @@ def make_loss(name, dtype=torch.float64):
     if name.startswith("bce"):
         loss = BCEPairLoss(embedding_dim=1, mining=name[4:] or "all").to(dtype)
         with torch.no_grad():
-            loss.head.raw_weight.fill_(math.log(math.e - 1))  # softplus -> weight 1
-            loss.head.bias.fill_(0.5)
+            loss.similarity.raw_weight.fill_(math.log(math.e - 1))  # softplus -> weight 1
+            loss.similarity.bias.fill_(0.5)
         return loss
     return TripletLoss(margin=1.0, mining=name)
 

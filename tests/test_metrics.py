@@ -16,7 +16,9 @@ from sksiamese.metrics import (
     make_one_shot_scorer,
     make_retrieval_scorer,
     one_shot_accuracy,
+    rejection_threshold,
     retrieval_metrics,
+    verification_metrics,
 )
 
 
@@ -94,8 +96,6 @@ def test_equal_error_rate(scores, expected):
 
 
 def test_verification_metrics_of_an_embedder(small):
-    from sksiamese.metrics import verification_metrics
-
     X, y = small
     embedder = SiameseEmbedder(max_epochs=5, random_state=0).fit(X, y)
     rng = np.random.default_rng(0)
@@ -234,7 +234,7 @@ def test_perfectly_calibrated_probabilities_give_zero():
 @pytest.mark.parametrize(
     ("y_true", "y_prob", "kwargs", "match"),
     [
-        ([0, 1], [0.2, 0.8], {"n_bins": 0}, "n_bins must be a positive int"),
+        ([0, 1], [0.2, 0.8], {"n_bins": 0}, r"'n_bins' .* an int in the range \[1, inf\)"),
         ([0, 2], [0.2, 0.8], {}, "y_true must hold 0 and 1"),
         ([0, 1], [-0.1, 0.8], {}, r"probabilities in \[0, 1\]"),
         ([0, 1], [[0.2, 0.8], [0.5, 0.5]], {"labels": [0, 1, 2]}, "2 columns but there are 3"),
@@ -318,15 +318,14 @@ def test_map_at_r_rewards_ranking_the_class_first():
 
 
 def test_retrieval_in_many_blocks_equals_one_block(monkeypatch):
-    from sksiamese import _retrieval, _scoring
+    from sksiamese import _search
 
     rng = np.random.default_rng(4)
     y = rng.integers(0, 9, size=120)
     X = rng.normal(size=(120, 3)) + rng.normal(size=(9, 3))[y]
     whole = retrieval_metrics(identity_on(X), X, y, k=5)
-    monkeypatch.setattr(_retrieval, "QUERY_BLOCK", 11)
-    monkeypatch.setattr(_scoring, "QUERY_CHUNK", 4)
-    monkeypatch.setattr(_scoring, "CHUNK_ELEMENTS", 4 * 3 * 7)
+    monkeypatch.setattr(_search, "QUERY_CHUNK", 4)
+    monkeypatch.setattr(_search, "CHUNK_ELEMENTS", 4 * 3 * 7)
     assert retrieval_metrics(identity_on(X), X, y, k=5) == whole
 
 
@@ -346,7 +345,40 @@ def test_retrieval_scorer_ranks_a_better_embedding_higher():
     scorer = make_retrieval_scorer("map_at_r")
     noise = FunctionTransformer(lambda Z: rng.normal(size=Z.shape)).fit(X)
     assert scorer(identity_on(X), X, y) > 0.8 > scorer(noise, X, y)
-    with pytest.raises(ValueError, match="metric must be one of"):
+    with pytest.raises(ValueError, match="'metric' parameter .* a str among"):
         make_retrieval_scorer("map")
-    with pytest.raises(ValueError, match="k must be a positive int"):
+    with pytest.raises(ValueError, match=r"'k' parameter .* an int in the range \[1, inf\)"):
         make_retrieval_scorer("recall_at_k", k=0)
+
+
+X4, Y4 = np.zeros((4, 2)), [0, 0, 1, 1]
+
+
+# Every public function checks its parameters before it reads the data, and
+# says which parameter of which function is wrong. Catches a function that
+# lost its validation or a constraint on the wrong name. (Unchecked,
+# n_queries=0 or n_way=0 failed in the embedding with a message about
+# columns, for make_one_shot_scorer only once a search scored; a float n_way
+# failed in numpy.)
+@pytest.mark.parametrize(
+    ("function", "args", "kwargs", "name"),
+    [
+        (one_shot_accuracy, (identity(), X4, Y4), {"n_episodes": 0}, "n_episodes"),
+        (one_shot_accuracy, (identity(), X4, Y4), {"k_shot": 0}, "k_shot"),
+        (one_shot_accuracy, (identity(), X4, Y4), {"n_way": 2.0}, "n_way"),
+        (one_shot_accuracy, (identity(), X4, Y4), {"random_state": "seed"}, "random_state"),
+        (one_shot_accuracy, (identity(), None, Y4), {}, "X"),
+        (make_one_shot_scorer, (), {"n_queries": 0}, "n_queries"),
+        (make_one_shot_scorer, (), {"n_way": 0}, "n_way"),
+        (retrieval_metrics, (identity(), X4, Y4), {"k": 1.5}, "k"),
+        (make_retrieval_scorer, (), {"k": 2.0}, "k"),
+        (equal_error_rate, ([0, 1], 0.5), {}, "y_score"),
+        (verification_metrics, (identity(), None, Y4), {}, "pairs"),
+        (rejection_threshold, (None, X4), {"false_reject_rate": 1.0}, "false_reject_rate"),
+        (expected_calibration_error, (Y4, [0.5] * 4), {"labels": "ab"}, "labels"),
+    ],
+)
+def test_bad_parameters_are_named_with_their_function(function, args, kwargs, name):
+    # scikit-learn's InvalidParameterError, a ValueError (and a TypeError).
+    with pytest.raises(ValueError, match=f"'{name}' parameter of {function.__name__}"):
+        function(*args, **kwargs)

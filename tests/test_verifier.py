@@ -1,4 +1,5 @@
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from sklearn.model_selection import FixedThresholdClassifier, TunedThresholdClas
 from sklearn.preprocessing import FunctionTransformer
 
 from sksiamese import SiameseEmbedder, SiameseVerifier
-from sksiamese._scoring import platt_scaling
+from sksiamese._calibration import platt_scaling
 from sksiamese.pairs import make_pairs
 
 
@@ -78,8 +79,8 @@ def test_triplet_is_refused_with_a_reason(pair_data):
     [
         ((10, 64), [0, 1] * 5, r"shape \(n_pairs, 2\)"),
         ((10, 3, 64), [0, 1] * 5, r"shape \(n_pairs, 2\)"),
-        ((1, 2, 64), [1], "both 0"),
-        ((4, 2, 64), [0, 1, 2, 1], "both 0"),
+        ((1, 2, 64), [1], "exactly two classes"),
+        ((4, 2, 64), [0, 1, 2, 1], "exactly two classes"),
     ],
 )
 def test_bad_pair_input(shape, y, match):
@@ -268,7 +269,9 @@ def test_shared_samples_are_embedded_once_and_scored_as_their_pairs(pair_data, m
     shared = np.stack([[a, b], [a, c], [c, a], [a, b]])
     net = verifier.net_
     with torch.no_grad():
-        expected = net.criterion_.scores(net.forward(shared).double()).numpy()
+        embedded_pairs = net.forward(shared).double()
+        similarity = net.criterion_.similarity
+        expected = similarity(embedded_pairs[:, 0], embedded_pairs[:, 1]).numpy()
     embedded, forward = [], type(net).forward
 
     def counting_forward(self, X):
@@ -278,3 +281,33 @@ def test_shared_samples_are_embedded_once_and_scored_as_their_pairs(pair_data, m
     monkeypatch.setattr(type(net), "forward", counting_forward)
     np.testing.assert_allclose(verifier.decision_function(shared), expected, rtol=1e-6)
     assert embedded == [2]  # the three distinct samples, two by two (the last one twice)
+
+
+def test_any_two_labels_name_different_and_same(pair_data):
+    # Fails if the verifier hard-codes the labels {0, 1}, or reads the sorted
+    # labels the other way round (the greater one means "same").
+    (pairs, same), (test_pairs, _) = pair_data
+    numeric = SiameseVerifier(max_epochs=2, random_state=0).fit(pairs, same)
+    for labels in (np.where(same == 1, "genuine", "forged"), same == 1):
+        named = SiameseVerifier(max_epochs=2, random_state=0).fit(pairs, labels)
+        assert named.classes_.tolist() == sorted(set(labels.tolist()))
+        np.testing.assert_array_equal(
+            named.predict_proba(test_pairs), numeric.predict_proba(test_pairs)
+        )
+        np.testing.assert_array_equal(
+            named.predict(test_pairs), named.classes_[numeric.predict(test_pairs)]
+        )
+
+
+def test_training_parameters_beside_a_given_embedder_warn(new_digit_pairs, trained_embedder):
+    # Fails if parameters that cannot apply are ignored silently, or if the
+    # defaults (numbers compared by value) raise the warning too.
+    (pairs, same), _ = new_digit_pairs
+    frozen = FrozenEstimator(trained_embedder)
+    with pytest.warns(UserWarning, match=r"no effect: lr, module__hidden_sizes\."):
+        SiameseVerifier(
+            embedder=frozen, lr=0.1, max_epochs=np.int64(15), module__hidden_sizes=(8,)
+        ).fit(pairs, same)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        SiameseVerifier(embedder=frozen, max_epochs=15).fit(pairs, same)
