@@ -59,12 +59,36 @@ class RoutedParamsMixin:
         }
 
     def get_params(self, deep=True):
+        """Get the parameters of this estimator, routed ``module__*`` arguments included.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Also return the parameters of contained estimators.
+
+        Returns
+        -------
+        params : dict
+            Parameter names mapped to their values.
+        """
         # Every stored keyword argument, unknown ones included: ``clone`` then
         # carries a misspelt name to the fit that refuses it, instead of
         # dropping it and training with the default.
         return {**super().get_params(deep=deep), **self._extra_params()}
 
     def set_params(self, **params):
+        """Set the parameters of this estimator, routed ``module__*`` arguments included.
+
+        Parameters
+        ----------
+        **params : dict
+            Parameter names mapped to their new values.
+
+        Returns
+        -------
+        self : estimator instance
+            This estimator.
+        """
         # Routed names are stored; any other name goes to scikit-learn, which
         # refuses the unknown ones as it does for every estimator. ``kwargs``
         # is stored as __init__ stores it (scikit-learn's checks set every name
@@ -193,5 +217,6 @@ class SiameseBase(RoutedParamsMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        tags.input_tags.three_d_array = True  # images, (n, H, W) or (n, C, H, W)
         tags.target_tags.required = True
         return tags

@@ -31,21 +31,21 @@ def leave_one_out_scores(similarity, embeddings, codes, n_classes, aggregation, 
     Only rows whose class has at least two examples make sense here; the
     caller picks them.
     """
-    embeddings = embeddings.double()
+    queries = embeddings[rows].double()  # the search casts the support block by block
     if aggregation == "nearest":
         (scores,) = search_exact(
-            similarity, embeddings[rows], embeddings, ClassMax(codes, n_classes), query_index=rows
+            similarity, queries, embeddings, ClassMax(codes, n_classes), query_index=rows
         )
         return scores
-    prototypes = class_prototypes(embeddings, codes, n_classes)
+    prototypes = class_prototypes(embeddings.double(), codes, n_classes)
     (scores,) = search_exact(
-        similarity, embeddings[rows], prototypes, ClassMax(torch.arange(n_classes), n_classes)
+        similarity, queries, prototypes, ClassMax(torch.arange(n_classes), n_classes)
     )
-    counts = torch.bincount(codes, minlength=n_classes).to(embeddings.dtype)
+    counts = torch.bincount(codes, minlength=n_classes).to(prototypes.dtype)
     own_codes = codes[rows]
     n_own = counts[own_codes][:, None]
-    own_prototype = (prototypes[own_codes] * n_own - embeddings[rows]) / (n_own - 1)
-    scores[torch.arange(len(rows)), own_codes] = similarity.paired(embeddings[rows], own_prototype)
+    own_prototype = (prototypes[own_codes] * n_own - queries) / (n_own - 1)
+    scores[torch.arange(len(rows)), own_codes] = similarity.paired(queries, own_prototype)
     return scores
 
 

@@ -3,13 +3,12 @@
 The estimator itself only orders the steps of ``fit`` and ``predict``; the
 work lives in rooms of its own: enrolment and search (:mod:`._enrolment`),
 calibration (:mod:`._calibration`), the faiss index (:mod:`._index`), the
-weight files (:mod:`._persistence`) and open-set rejection
-(:mod:`._rejection`).
+weight files (:mod:`._classifier_weights`, on :mod:`._persistence`) and
+open-set rejection (:mod:`._rejection`).
 """
 
 from numbers import Integral, Real
 
-import numpy as np
 import torch
 from scipy.special import softmax
 from sklearn.base import ClassifierMixin, clone
@@ -21,13 +20,12 @@ from ._calibration import classifier_temperature
 from ._classifier_weights import ClassifierWeightsMixin, inner_embedder
 from ._compat import HasMethods, StrOptions, _fit_context
 from ._embedder import SiameseEmbedder, compared_by_distance
-from ._enrolment import best_class, enrol
+from ._enrolment import best_class, class_scores, embed, enrol
 from ._index import build_index, check_index, warn_if_many_missed
 from ._neighbors import NeighborsMixin
 from ._params import TRAINING_PARAMETERS, document_parameters, warn_unused_training_parameters
 from ._persistence import ENROLMENT_PARAMETERS
 from ._rejection import reject
-from ._search import ClassMax, search_exact
 from .similarity import similarity_of
 
 # The attributes that describe the input of fit; sample_shape_ only for its own network.
@@ -52,8 +50,10 @@ class OneShotClassifier(ClassifierMixin, NeighborsMixin, ClassifierWeightsMixin,
         The embedding to compare samples in. ``None`` trains a
         :class:`SiameseEmbedder` from this classifier's own parameters below.
         An estimator is cloned and fitted on ``(X, y)``; a
-        ``FrozenEstimator`` is used as it is, and the training parameters
-        below are then ignored. A :class:`SiameseEmbedder` brings its own
+        ``FrozenEstimator`` is used as it is. With any given embedder the
+        training parameters below do not apply (``random_state`` still seeds
+        the calibration), and ``fit`` warns about any set away from its
+        default. A :class:`SiameseEmbedder` brings its own
         similarity (the learned head for ``loss='bce'``); any other
         transformer is compared by Euclidean distance.
     aggregation : {{'prototype', 'nearest'}}, default='prototype'
@@ -236,11 +236,12 @@ class OneShotClassifier(ClassifierMixin, NeighborsMixin, ClassifierWeightsMixin,
         if self.embedder is None:
             embedder = SiameseEmbedder(**self._embedder_params())
         else:
-            warn_unused_training_parameters(self, "embedder is given")
+            # random_state still seeds the support rows calibration draws.
+            warn_unused_training_parameters(self, "embedder is given", still_used=["random_state"])
             embedder = self.embedder
         check_index(self.index, self.index_params, compared_by_distance(inner_embedder(embedder)))
         embedder = clone(embedder).fit(X, y)
-        embeddings = _embed(embedder, X)
+        embeddings = embed(embedder, X)
         support, support_codes = enrol(
             embeddings, torch.as_tensor(codes), len(classes), self.aggregation
         )
@@ -266,12 +267,10 @@ class OneShotClassifier(ClassifierMixin, NeighborsMixin, ClassifierWeightsMixin,
     def _input_attributes(self, embedder):
         """What ``fit`` saw of ``X``: validated here for its own network, else by the embedder."""
         if self.embedder is None:
-            return {name: getattr(self, name) for name in _INPUT_ATTRIBUTES if hasattr(self, name)}
-        return {
-            name: getattr(embedder, name)
-            for name in ("n_features_in_", "feature_names_in_")
-            if hasattr(embedder, name)
-        }
+            source, names = self, _INPUT_ATTRIBUTES
+        else:  # the embedder validated X; sample_shape_ is only its own network's
+            source, names = embedder, _INPUT_ATTRIBUTES[:2]
+        return {name: getattr(source, name) for name in names if hasattr(source, name)}
 
     def _embedder_params(self):
         """What this classifier forwards to the embedder it trains: every training parameter."""
@@ -322,17 +321,18 @@ class OneShotClassifier(ClassifierMixin, NeighborsMixin, ClassifierWeightsMixin,
     def _queries(self, X):
         """Embeddings of the queries ``X``."""
         X = self._validate_input(X, reset=False)
-        return _embed(self.embedder_, X)
+        return embed(self.embedder_, X)
 
     def _class_scores(self, X):
-        queries = self._queries(X)
-        (scores,) = search_exact(
+        """Each query's score for each class, a dense ``(n_samples, n_classes)`` array."""
+        queries = self._queries(X)  # checks the classifier is fitted
+        return class_scores(
             similarity_of(self.embedder_),
             queries,
-            torch.from_numpy(self.support_embeddings_),
-            ClassMax(torch.from_numpy(self.support_classes_), len(self.classes_)),
+            self.support_embeddings_,
+            self.support_classes_,
+            len(self.classes_),
         )
-        return scores.numpy().astype(np.float64)
 
     def _best_class(self, X):
         """Each query's best class code and its score, in memory bounded whatever the classes."""
@@ -410,8 +410,3 @@ class OneShotClassifier(ClassifierMixin, NeighborsMixin, ClassifierWeightsMixin,
         if self.reject_below is None:
             return predicted
         return reject(predicted, best, self.reject_below, self.unknown_label, self.classes_)
-
-
-def _embed(embedder, X):
-    """Embeddings of ``X`` by a fitted embedder, as a float32 tensor."""
-    return torch.as_tensor(np.asarray(embedder.transform(X)), dtype=torch.float32)

@@ -27,14 +27,12 @@ class ClassifierWeightsMixin:
     def save_weights(self, path):
         """Save the trained classifier to a file that loads without unpickling.
 
-        The file holds the embedder's weights (as
-        :meth:`SiameseEmbedder.save_weights` writes them), the enrolled
-        support set, the classes and the temperature, all tensors and plain
-        values: :meth:`load_weights` reads it with
-        ``torch.load(weights_only=True)``, which cannot run code from the
-        file. A faiss index is not stored: faiss's own reader is not built
-        for files from strangers, so :meth:`load_weights` builds the index
-        again from the support set (the build times of ``docs/benchmarks.md``).
+        The file holds the embedder's weights, the enrolled support set, the
+        classes and the temperature, tensors and plain values only, safe to
+        load as :meth:`SiameseEmbedder.save_weights`'s files are. A faiss
+        index is not stored: faiss's own reader is not built for files from
+        strangers, so :meth:`load_weights` builds the index again from the
+        support set (the build times of ``docs/benchmarks.md``).
 
         Parameters
         ----------
@@ -60,7 +58,7 @@ class ClassifierWeightsMixin:
         Parameters
         ----------
         path : str or path-like
-            The weight file.
+            A file written by a classifier's :meth:`save_weights`.
 
         Returns
         -------

@@ -1,13 +1,11 @@
 """SiameseEmbedder: a transformer that learns a similarity from class labels."""
 
-import warnings
-
 import numpy as np
 import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_consistent_length, check_is_fitted
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 
 from ._base import (
     SiameseBase,
@@ -26,6 +24,7 @@ from ._search import ClassMax, search_exact
 from ._selection import train_on_classes
 from ._training import criterion_for, output_dim
 from ._views import draw_distortions, embed_views, keep_views_that_pay
+from ._warnings import warn
 from .similarity import EuclideanSimilarity
 
 # Rows embedded to check for collapse after training.
@@ -278,11 +277,10 @@ class SiameseEmbedder(
             problem = f"the triplet loss is stuck at the margin ({kept_loss:.4f})"
         else:
             return
-        warnings.warn(
+        warn(
             f"Training collapsed: {problem}, so the embedder cannot tell classes "
             "apart. Lower `lr`, change `margin` or `mining` (or the loss), or train longer.",
             ConvergenceWarning,
-            stacklevel=4,
         )
 
     def _embed(self, X):
@@ -372,8 +370,8 @@ class SiameseEmbedder(
             The share of those samples whose nearest other sample shares their class.
         """
         X = validate_samples(self, X, reset=False)
-        codes = np.unique(np.asarray(y), return_inverse=True)[1].reshape(-1)
-        check_consistent_length(X, codes)
+        check_consistent_length(X, y)
+        _, codes = encode_labels(column_or_1d(y, warn=True))
         rows = np.flatnonzero(np.bincount(codes)[codes] >= 2)
         if len(rows) == 0:
             raise ValueError("score needs at least one class with two or more samples.")

@@ -11,7 +11,12 @@ import numpy as np
 import torch
 
 from ._index import search as index_search
-from ._search import BestClass, TopRows, search_exact
+from ._search import BestClass, ClassMax, TopRows, search_exact
+
+
+def embed(embedder, X):
+    """Embeddings of ``X`` by a fitted embedder, as a float32 tensor."""
+    return torch.as_tensor(np.asarray(embedder.transform(X)), dtype=torch.float32)
 
 
 def class_prototypes(embeddings, codes, n_classes):
@@ -41,6 +46,16 @@ def check_enrolment(support, codes, n_classes, n_dims, path):
     for broken, expected in problems:
         if broken:
             raise ValueError(f"{path} does not hold a consistent enrolment: expected {expected}.")
+
+
+def class_scores(similarity, queries, support, support_codes, n_classes):
+    """Each query's score for each class: its best over the class's enrolled rows.
+
+    A dense float64 array of shape ``(n_queries, n_classes)``.
+    """
+    reducer = ClassMax(torch.from_numpy(support_codes), n_classes)
+    (scores,) = search_exact(similarity, queries, torch.from_numpy(support), reducer)
+    return scores.numpy()  # float64 already: no copy of a dense matrix
 
 
 def best_class(similarity, queries, support, support_codes, index):

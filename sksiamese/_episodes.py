@@ -6,13 +6,12 @@ embed each sample an episode uses once, and score every episode on those
 embeddings.
 """
 
-import warnings
-
 import numpy as np
 import torch
 
 from ._enrolment import enrol
 from ._search import ClassMax, search_exact
+from ._warnings import warn
 
 
 def draw_episodes(y, groups, n_way, k_shot, n_queries, n_episodes, rng):
@@ -28,15 +27,12 @@ def draw_episodes(y, groups, n_way, k_shot, n_queries, n_episodes, rng):
     pool_of = {g: np.flatnonzero(eligible & (class_groups == g)) for g in np.unique(class_groups)}
     pools = [pool for pool in pool_of.values() if len(pool) >= n_way]
     if groups is not None and pools and len(pools) < len(pool_of):
-        # stacklevel 4: the caller of one_shot_accuracy (past validate_params'
-        # wrapper), which drains this generator.
         names = group_names[[g for g, pool in pool_of.items() if len(pool) < n_way]]
-        warnings.warn(
+        warn(
             f"{len(names)} of {len(pool_of)} groups have fewer than n_way={n_way} "
             f"classes with at least k_shot + n_queries = {k_shot + n_queries} samples "
             f"and take no part in the episodes: {', '.join(map(str, names))}.",
             UserWarning,
-            stacklevel=4,
         )
     if not pools:
         raise ValueError(

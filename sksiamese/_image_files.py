@@ -6,7 +6,6 @@ together; ``_image_decoding`` turns each file's bytes into pixels.
 
 import os
 import re
-import warnings
 import zipfile
 from numbers import Integral
 from pathlib import Path, PurePosixPath
@@ -15,6 +14,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from ._image_decoding import _fit_all, _remove_background, _resolve_color, _stack
+from ._warnings import warn
 
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".pgm", ".ppm", ".pbm", ".webp"}
@@ -133,10 +133,9 @@ def load_images(
         if archive is not None:
             archive.close()
     if skipped:
-        warnings.warn(
+        warn(
             f"Skipped {len(skipped)} unreadable image files of {source} (e.g. {skipped[0]!r}).",
             UserWarning,
-            stacklevel=2,
         )
     if not fitted:
         raise ValueError(f"None of the {len(names)} image files of {source} could be read.")

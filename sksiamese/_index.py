@@ -7,9 +7,9 @@ compiled object that ``pickle`` cannot write: it travels as faiss's own
 serialised bytes (a uint8 array), which carry its search parameters.
 """
 
-import warnings
-
 import numpy as np
+
+from ._warnings import warn
 
 EXACT = "exact"
 
@@ -36,9 +36,7 @@ def _available(description):
     """faiss, or ``None`` after a warning that the search will be exact."""
     faiss = _faiss()
     if isinstance(faiss, ImportError):
-        warnings.warn(
-            _MISSING.format(error=faiss, description=description), UserWarning, stacklevel=4
-        )
+        warn(_MISSING.format(error=faiss, description=description), UserWarning)
         return None
     return faiss
 
@@ -49,16 +47,20 @@ def check_index(description, search_params, by_distance):
     ``by_distance`` says whether the embedder compares by Euclidean distance,
     the only similarity faiss searches.
     """
-    if description == EXACT and search_params:
-        raise ValueError(
-            f"index_params={search_params!r} tunes a faiss index, and "
-            "index='exact' has none; leave index_params=None or choose a faiss index."
-        )
+    _check_exact_has_no_params(description, search_params)
     if description != EXACT and not by_distance:
         raise ValueError(
             f"index={description!r} searches by Euclidean distance, but this "
             "embedder (loss='bce') compares samples by a learned head that faiss "
             "cannot index; use index='exact'."
+        )
+
+
+def _check_exact_has_no_params(description, search_params):
+    if description == EXACT and search_params:
+        raise ValueError(
+            f"index_params={search_params!r} tunes a faiss index, and "
+            "index='exact' has none; leave index_params=None or choose a faiss index."
         )
 
 
@@ -83,12 +85,8 @@ def build_index(description, search_params, support):
     index : faiss.Index or None
         ``None`` for ``'exact'``, and, with a warning, when faiss is missing.
     """
+    _check_exact_has_no_params(description, search_params)
     if description == EXACT:
-        if search_params:
-            raise ValueError(
-                f"index_params={search_params!r} tunes a faiss index, and index='exact' "
-                "has none; leave index_params=None or choose a faiss index."
-            )
         return None
     faiss = _available(description)
     if faiss is None:
@@ -142,12 +140,11 @@ def search(index, queries, n_neighbors):
 def warn_if_many_missed(n_missed, n_queries, description):
     """Warn when the index found too few rows for many queries, searched exactly instead."""
     if n_queries and n_missed / n_queries > _FALLBACK_WARNING_SHARE:
-        warnings.warn(
+        warn(
             f"index={description!r} found too few rows for {n_missed} of {n_queries} "
             "queries, which were searched exactly (slower than the index). Search "
             "more of it: raise nprobe (IVF) or efSearch (HNSW) in index_params.",
             UserWarning,
-            stacklevel=3,
         )
 
 

@@ -30,7 +30,7 @@ class NeighborsMixin:
         X : {array-like, sparse matrix} of the shape seen in ``fit``, default=None
             The queries. ``None`` queries the enrolled rows themselves, each
             left out of its own neighbours, as scikit-learn does.
-        n_neighbors : int, default=None
+        n_neighbors : int or None, default=None
             Neighbours of each query; at most the number of enrolled rows
             (one fewer with ``X=None``). ``None``: 5, scikit-learn's default,
             or all the rows there are when fewer.

@@ -10,13 +10,13 @@ embedder it trains. Training itself receives a :class:`TrainingParams`.
 
 import dataclasses
 import inspect
-import warnings
 from numbers import Integral, Real
 from typing import Any, NamedTuple
 
 import torch
 
 from ._compat import HasMethods, Interval, StrOptions
+from ._warnings import warn
 from .augmentation import RandomAffine
 
 # skorch-style routed parameters (``module__hidden_sizes=(256,)``) that
@@ -85,7 +85,7 @@ argument (a pytorch-metric-learning miner). ``None`` calls the loss on
 the whole batch.""",
     ),
     "module": Parameter(
-        "torch.nn.Module class or instance",
+        "torch.nn.Module class or instance, or None",
         [None, torch.nn.Module, callable],
         """\
 The twin branch, mapping a batch of samples to a batch of embeddings.
@@ -175,7 +175,7 @@ several GPUs under ``accelerate launch``, or mixed precision. ``None``
 trains on ``device``. Needs ``pip install sksiamese[accelerate]``.""",
     ),
     "callbacks": Parameter(
-        "list of skorch callbacks",
+        "list of skorch callbacks or None",
         [list, None],
         """\
 Extra skorch callbacks (instances or ``(name, callback)`` pairs), run
@@ -354,25 +354,28 @@ class TrainingParams:
         }
 
 
-def warn_unused_training_parameters(estimator, why):
+def warn_unused_training_parameters(estimator, why, *, still_used=()):
     """Warn about training parameters set away from their defaults that cannot apply.
 
     As scikit-learn warns about a parameter another one makes irrelevant:
-    the value would otherwise be ignored silently.
+    the value would otherwise be ignored silently. ``still_used`` names those
+    the estimator reads even so (the classifier's ``random_state`` seeds its
+    calibration).
     """
     signature = inspect.signature(type(estimator).__init__).parameters
     changed = [
         name
         for name in TRAINING_PARAMETERS
-        if name in signature and not _same(getattr(estimator, name), signature[name].default)
+        if name in signature
+        and name not in still_used
+        and not _same(getattr(estimator, name), signature[name].default)
     ]
     changed += sorted(estimator._routed_params())
     if changed:
-        warnings.warn(
+        warn(
             f"{type(estimator).__name__}: {why}, so these training parameters have "
             f"no effect: {', '.join(changed)}. Leave them at their defaults.",
             UserWarning,
-            stacklevel=4,  # the user's call of fit, past scikit-learn's fit wrapper
         )
 
 

@@ -10,7 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import resolve_device
 from ._compat import validate_params
-from ._training import build_net
+from ._training import build_net, forked_rng
 
 # Written into every file; files of another format are refused with a clear error.
 FORMAT = "sksiamese-weights-5"
@@ -68,7 +68,6 @@ class EmbedderWeightsMixin:
         self : SiameseEmbedder
             The embedder, ready to ``transform``.
         """
-        validate_params(self)
         return self._restore(read_state(path, FORMAT), path)
 
     def _restore(self, state, path):
@@ -77,6 +76,8 @@ class EmbedderWeightsMixin:
         self._check_routed()
         device = resolve_device(self.device)
         net = restore_net(state, path, self._training_params(), device)
+        # The file holds no column names: those of an earlier fit would be stale.
+        vars(self).pop("feature_names_in_", None)
         return self._set_fitted(net, **{name: state[name] for name in FITTED_FIELDS})
 
 
@@ -136,10 +137,12 @@ def restore_net(state, path, params, device):
         )
     sample_shape = tuple(state["sample_shape"])
     seeds = dict.fromkeys(("init", "train", "valid", "split", "augment"), 0)
-    net = build_net(
-        params, sample_shape, device, seeds, 1, state["default_module_args"], pairs=False
-    )
-    net.initialize()
+    # The weights are overwritten: initialising them must not move torch's global RNG.
+    with forked_rng(device):
+        net = build_net(
+            params, sample_shape, device, seeds, 1, state["default_module_args"], pairs=False
+        )
+        net.initialize()
     try:
         net.module_.load_state_dict(state["module"])
         net.criterion_.load_state_dict(state["criterion"])

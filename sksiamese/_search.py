@@ -11,8 +11,9 @@ rows (:class:`TopRows`).
 
 Scores are computed in float64, so that a query's scores do not depend on
 which other queries share its block (float32 matrix products round
-differently for different block shapes); the support is cast block by block,
-as a float64 copy of a gallery of millions would double its memory.
+differently for different block shapes); the queries and the support are
+cast block by block, as a float64 copy of a gallery of millions would double
+its memory.
 """
 
 import torch
@@ -39,10 +40,9 @@ def search_blocks(similarity, queries, support, reducer, *, query_index=None):
         Position of each query inside ``support``; that row is left out of
         its own scores (leave-one-out).
     """
-    queries = queries.double()
     support_step = max(1, CHUNK_ELEMENTS // (QUERY_CHUNK * max(1, queries.shape[1])))
     for q0 in range(0, len(queries), QUERY_CHUNK):
-        query = queries[q0 : q0 + QUERY_CHUNK]
+        query = queries[q0 : q0 + QUERY_CHUNK].double()
         result = reducer.start(len(query))
         for s0 in range(0, len(support), support_step):
             scores = similarity.matrix(query, support[s0 : s0 + support_step].double())

@@ -28,7 +28,6 @@ The rule, documented in the estimators' ``early_stopping`` parameter:
 
 import copy
 import dataclasses
-import warnings
 from typing import Any
 
 import numpy as np
@@ -42,6 +41,7 @@ from ._held_out import (
     pair_groups,
 )
 from ._training import draw_seeds, fit_net, mlp_data_args
+from ._warnings import warn
 
 # Below this many classes, the net is retrained on all of them to the best epoch,
 # and the default MLP starts from the input's geometry.
@@ -257,12 +257,11 @@ def _warn_if_untrained_is_best(owner, trained, measure):
     scores = trained.validation_scores
     if scores is None or trained.best_epoch != 0 or len(scores) < 2:
         return
-    warnings.warn(
+    warn(
         f"No training epoch beat the untrained network on held-out data ({measure}: "
         f"untrained {scores[0]:.3f}, best epoch {max(scores[1:]):.3f}), so "
         f"{owner} keeps the untrained network. Training on few "
         "classes over-fits them; add classes, lower `lr` or `max_epochs`, or pass "
         "`early_stopping=False` to keep the trained network anyway.",
         UserWarning,
-        stacklevel=5,  # the user's call of fit
     )

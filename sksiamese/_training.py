@@ -285,16 +285,17 @@ def _class_task(params, branch, branch_args, embedding_dim, sample_shape, device
     )
 
 
-def branch_of(net):
-    """The twin branch of a net built by :func:`build_net`, for samples or pairs."""
-    return net.module_.branch if isinstance(net.module_, PairBranch) else net.module_
-
-
 def draw_seeds(random_state):
     """Independent integer seeds for each source of randomness of one fit."""
     names = ("init", "train", "valid", "split", "augment", "scale")
     values = random_state.randint(np.iinfo(np.int32).max, size=len(names))
     return dict(zip(names, map(int, values), strict=True))
+
+
+def forked_rng(device):
+    """``torch.random.fork_rng`` over the CPU and ``device``'s GPU: the global state is restored."""
+    cuda = [torch.device(device).index or 0] if torch.device(device).type == "cuda" else []
+    return torch.random.fork_rng(devices=cuda)
 
 
 def fit_net(params, X, y, data_args, device, seeds, *, pairs, callbacks=(), epochs=None):
@@ -305,10 +306,9 @@ def fit_net(params, X, y, data_args, device, seeds, *, pairs, callbacks=(), epoc
     random state is restored after. The net comes back without the state
     only training needs (:func:`~sksiamese._net.release_training_state`).
     """
-    cuda = [torch.device(device).index or 0] if torch.device(device).type == "cuda" else []
     sample_shape = X.shape[2:] if pairs else X.shape[1:]
     steps = steps_per_epoch(params, y, pairs=pairs)
-    with torch.random.fork_rng(devices=cuda):
+    with forked_rng(device):
         torch.manual_seed(seeds["init"])
         net = build_net(
             params, sample_shape, device, seeds, steps, data_args, callbacks, pairs=pairs

@@ -148,7 +148,7 @@ class TripletLoss(_MinedDistanceLoss):
 class BCEPairLoss(nn.Module):
     """Binary cross-entropy of Koch et al. (2015) on balanced in-batch pairs.
 
-    Each pair's logit comes from :class:`~sksiamese.modules.KochHead`, a learned
+    Each pair's logit comes from :class:`~sksiamese.similarity.KochHead`, a learned
     weighting of the absolute difference of the two embeddings. Positive and
     negative pairs are averaged separately and the two averages summed with
     equal weight, so the few positives of a batch count as much as the many

@@ -69,6 +69,9 @@ class Similarity(nn.Module):
 
     by_distance = False
 
+    def __init__(self):
+        super().__init__()
+
     def forward(self, a, b):
         """Score of ``a`` against ``b``, broadcast over their leading dimensions.
 
@@ -165,13 +168,27 @@ class EuclideanSimilarity(Similarity):
     The similarity of the contrastive and triplet losses, and of any module
     loss (such as a pytorch-metric-learning loss). For training batches the
     distance matrix comes from one matrix product (:func:`pairwise_distances`);
-    for inference from :func:`torch.cdist`, which computes each distance
-    independently of the other rows.
+    for inference from :func:`torch.cdist`, in the inputs' dtype (the search
+    passes float64). Every form floors the distance at 1e-6, where
+    :meth:`forward` clamps the squared distance for a finite gradient, so
+    that identical embeddings score the same whichever form computed them.
     """
 
     by_distance = True
 
     def forward(self, a, b):
+        """Minus the Euclidean distance of ``a`` and ``b``, broadcast over leading dimensions.
+
+        Parameters
+        ----------
+        a, b : torch.Tensor of shape (..., n_dims)
+            Embeddings; the leading dimensions broadcast.
+
+        Returns
+        -------
+        scores : torch.Tensor of shape (...)
+            At most -1e-6.
+        """
         # The squared distance is clamped before the root: a finite gradient
         # for coincident points.
         return -(a - b).pow(2).sum(-1).clamp_min(1e-12).sqrt()
@@ -180,7 +197,9 @@ class EuclideanSimilarity(Similarity):
         return -pairwise_distances(embeddings)
 
     def matrix(self, A, B):
-        return -torch.cdist(A, B)
+        device = self._device(A)
+        with torch.no_grad():
+            return -torch.cdist(A.to(device), B.to(device)).clamp_min(1e-6).cpu()
 
 
 class KochHead(Similarity):
@@ -215,6 +234,18 @@ class KochHead(Similarity):
         return F.softplus(self.raw_weight)
 
     def forward(self, a, b):
+        """The head's logit that ``a`` and ``b`` share a class, broadcast over leading dimensions.
+
+        Parameters
+        ----------
+        a, b : torch.Tensor of shape (..., embedding_dim)
+            Embeddings; the leading dimensions broadcast.
+
+        Returns
+        -------
+        logits : torch.Tensor of shape (...)
+            ``bias - weight . |a - b|``, in the inputs' dtype.
+        """
         # Computed in the inputs' dtype: float64 inference scores stay exact.
         return self.bias.to(a.dtype) - (a - b).abs() @ self.weight.to(a.dtype)
 

@@ -12,7 +12,10 @@ from sklearn.frozen import FrozenEstimator
 from sksiamese import OneShotClassifier, SiameseEmbedder, SiameseVerifier
 from sksiamese._calibration import embedder_temperature, fit_temperature, platt_scaling
 from sksiamese._held_out import OneShotEpisodes
-from sksiamese._selection import TrainedNet
+from sksiamese._net import pair_net_scores
+from sksiamese._params import TrainingParams
+from sksiamese._selection import TrainedNet, train_on_pairs
+from sksiamese._verifier import _NOT_APPLICABLE
 from sksiamese.pairs import make_pairs
 from sksiamese.similarity import EuclideanSimilarity
 
@@ -102,18 +105,36 @@ def test_embedder_temperature_scores_the_held_out_episodes_with_the_net_that_nev
     assert fit_temperature(noisy, noisy_truth) > 10 * temperature
 
 
+def varied(X):
+    """Classes apart, each sample jittered by an amount that grows with its class.
+
+    The first column codes the class, the second the sample: which samples
+    the episodes draw changes the fitted temperature.
+    """
+    codes, rows = X[:, 0].astype(int), X[:, 1]
+    jitter = np.sin(rows[:, None] * np.arange(1, 11)) * (1 + codes[:, None]) / 2
+    return np.eye(10)[codes] * 5.0 + jitter
+
+
 def test_without_held_out_classes_the_temperature_comes_from_the_training_classes():
     # Fails if, with nothing held out, the temperature is not fitted on
-    # episodes of the training data scored by the final net.
+    # episodes of the training data scored by the final net (another net, or
+    # episodes drawn otherwise than from the fit's random state).
     codes = np.repeat(np.arange(10), 4)
-    X = codes[:, None].astype(np.float32)
-    trained = TrainedNet(net=FixedNet(separated), data_args={})
+    X = np.c_[codes, np.arange(len(codes))].astype(np.float32)
+    trained = TrainedNet(net=FixedNet(varied), data_args={}, selected_net=FixedNet(noise))
     no_views = torch.zeros(0, 2, 3)
     temperature = embedder_temperature(trained, X, codes, no_views, np.random.RandomState(0))
-    episodes = OneShotEpisodes(X, codes, np.random.RandomState(0))
-    scores, truth = episodes.class_scores(FixedNet(separated).forward, EuclideanSimilarity())
-    assert temperature == fit_temperature(scores, truth)
-    assert scores.shape[1] == 10  # episodes over every training class
+
+    def temperature_of(seed):
+        episodes = OneShotEpisodes(X, codes, np.random.RandomState(seed))
+        scores, truth = episodes.class_scores(FixedNet(varied).forward, EuclideanSimilarity())
+        assert scores.shape[1] == 10  # episodes over every training class
+        return fit_temperature(scores, truth)
+
+    assert temperature == temperature_of(0)
+    # Other episodes give another temperature: the comparison above can fail.
+    assert not np.isclose(temperature_of(1), temperature, rtol=1e-3)
 
 
 def test_classifier_trained_on_its_support_takes_the_embedders_temperature(small):
@@ -152,18 +173,21 @@ def test_frozen_embedder_calibrates_on_a_support_of_new_classes(small, digits):
 
 def test_verifier_calibrates_on_the_held_out_pairs_when_it_holds_some_out(small):
     # Fails if the verifier's Platt sigmoid is not fitted on what it says:
-    # every pair scored by the final net without held-out pairs, and not that
-    # (the held-out pairs, scored by the net that never trained on them) with.
+    # every pair scored by the final net without held-out pairs; with them,
+    # the held-out pairs scored by the net that never trained on them (not
+    # every pair, not the final net's scores).
     X, y = small
     pairs, same = make_pairs(X, y, 300, random_state=0)
     for early_stopping in (False, True):
         verifier = SiameseVerifier(max_epochs=2, early_stopping=early_stopping, random_state=0)
         verifier.fit(pairs, same)
-        on_every_pair = platt_scaling(verifier.decision_function(pairs), same)
-        slopes = verifier.calibrator_.coef_[0, 0], on_every_pair.coef_[0, 0]
         if early_stopping:
-            # Measured 23.2 against 20.4: another fit on other scores.
-            assert abs(np.log(slopes[0] / slopes[1])) > 0.05
+            # The same training, by the function the verifier calls, to see its split.
+            params = TrainingParams.of(verifier, **_NOT_APPLICABLE)
+            trained = train_on_pairs(params, pairs, same, "cpu", np.random.RandomState(0), "")
+            held = trained.held_out
+            expected = platt_scaling(pair_net_scores(trained.selected_net, pairs[held]), same[held])
         else:
-            assert slopes[0] == slopes[1]
-            assert verifier.calibrator_.intercept_ == on_every_pair.intercept_
+            expected = platt_scaling(verifier.decision_function(pairs), same)
+        np.testing.assert_allclose(verifier.calibrator_.coef_, expected.coef_, rtol=1e-6)
+        np.testing.assert_allclose(verifier.calibrator_.intercept_, expected.intercept_, rtol=1e-6)

@@ -104,19 +104,34 @@ def test_every_parameter_is_documented_and_validated(Estimator):
 def public_api():
     """Dotted names of every public class, function and method of sksiamese."""
     import sksiamese
-    from sksiamese import augmentation, datasets, losses, metrics, modules, pairs, parallel
+    from sksiamese import (
+        augmentation,
+        datasets,
+        losses,
+        metrics,
+        modules,
+        pairs,
+        parallel,
+        similarity,
+    )
 
     names = []
-    for module in (augmentation, datasets, losses, metrics, modules, pairs, parallel):
+    modules_ = (augmentation, datasets, losses, metrics, modules, pairs, parallel, similarity)
+    for module in modules_:
         names += [f"{module.__name__}.{name}" for name in module.__all__]
     for name in ("OneShotClassifier", "SiameseEmbedder", "SiameseVerifier"):
         cls = getattr(sksiamese, name)
         names.append(f"sksiamese.{name}")
-        names += [
-            f"sksiamese.{name}.{method}"
-            for method, value in vars(cls).items()
-            if not method.startswith("_") and callable(value)
-        ]
+        # Methods of our own mixins too (kneighbors, save_weights, load_weights).
+        own = [klass for klass in cls.__mro__ if klass.__module__.startswith("sksiamese")]
+        names += sorted(
+            {
+                f"sksiamese.{name}.{method}"
+                for klass in own
+                for method, value in vars(klass).items()
+                if not method.startswith("_") and callable(value)
+            }
+        )
     return names
 
 
@@ -132,3 +147,20 @@ def test_public_docstrings_pass_numpydoc_validation(name):
 
     errors = [f"{code}: {message}" for code, message in validate(name)["errors"]]
     assert [error for error in errors if error[:4] in NUMPYDOC_CHECKS] == []
+
+
+def test_training_parameters_are_one_list_with_one_default():
+    # Fails if a training parameter is added to the table but not to the typed
+    # TrainingParams (or the reverse), or if the classifier's signature drifts
+    # from the embedder's default for a parameter it forwards.
+    import dataclasses
+    import inspect
+
+    from sksiamese._params import TRAINING_PARAMETERS, TrainingParams
+
+    fields = [field.name for field in dataclasses.fields(TrainingParams)]
+    assert fields == [*TRAINING_PARAMETERS, "routed"]
+    embedder = inspect.signature(SiameseEmbedder).parameters
+    classifier = inspect.signature(OneShotClassifier).parameters
+    for name in TRAINING_PARAMETERS:
+        assert classifier[name].default == embedder[name].default, name

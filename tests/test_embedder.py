@@ -265,4 +265,5 @@ def test_n_features_in_counts_every_feature_of_a_sample(small):
     assert OneShotClassifier(**options).fit(images, y).n_features_in_ == 64
     pairs, same = make_pairs(images, y, 40, random_state=0)
     assert SiameseVerifier(**options).fit(pairs, same).n_features_in_ == 64
+    # A control: for 2-D X, scikit-learn's validate_data sets it the same way.
     assert SiameseEmbedder(**options).fit(X, y).n_features_in_ == 64

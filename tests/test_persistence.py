@@ -28,6 +28,22 @@ def test_saved_weights_reload_without_unpickling(small, tmp_path, loss, shape):
     torch.testing.assert_close(restored.inference_distortions_, trained.inference_distortions_)
 
 
+def test_loading_leaves_the_global_rng_and_drops_stale_column_names(small, tmp_path):
+    # Fails if load_weights draws the discarded initial weights from torch's
+    # global generator, or keeps feature_names_in_ of an earlier fit on a frame.
+    pd = pytest.importorskip("pandas")
+    X, y = small
+    params = dict(max_epochs=1, embedding_dim=8, random_state=0)
+    SiameseEmbedder(**params).fit(X, y).save_weights(tmp_path / "w.pt")
+    on_frame = SiameseEmbedder(**params).fit(pd.DataFrame(X).add_prefix("pixel"), y)
+    assert hasattr(on_frame, "feature_names_in_")
+    torch.manual_seed(5)
+    before = torch.get_rng_state()
+    on_frame.load_weights(tmp_path / "w.pt")
+    assert torch.equal(torch.get_rng_state(), before)
+    assert not hasattr(on_frame, "feature_names_in_")
+
+
 def test_weights_of_another_architecture_are_refused(small, tmp_path):
     X, y = small
     SiameseEmbedder(max_epochs=1, embedding_dim=16).fit(X, y).save_weights(tmp_path / "w.pt")
