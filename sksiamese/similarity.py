@@ -177,18 +177,6 @@ class EuclideanSimilarity(Similarity):
     by_distance = True
 
     def forward(self, a, b):
-        """Minus the Euclidean distance of ``a`` and ``b``, broadcast over leading dimensions.
-
-        Parameters
-        ----------
-        a, b : torch.Tensor of shape (..., n_dims)
-            Embeddings; the leading dimensions broadcast.
-
-        Returns
-        -------
-        scores : torch.Tensor of shape (...)
-            At most -1e-6.
-        """
         # The squared distance is clamped before the root: a finite gradient
         # for coincident points.
         return -(a - b).pow(2).sum(-1).clamp_min(1e-12).sqrt()
@@ -234,17 +222,10 @@ class KochHead(Similarity):
         return F.softplus(self.raw_weight)
 
     def forward(self, a, b):
-        """The head's logit that ``a`` and ``b`` share a class, broadcast over leading dimensions.
+        """The logit ``bias - weight . |a - b|`` that ``a`` and ``b`` share a class.
 
-        Parameters
-        ----------
-        a, b : torch.Tensor of shape (..., embedding_dim)
-            Embeddings; the leading dimensions broadcast.
-
-        Returns
-        -------
-        logits : torch.Tensor of shape (...)
-            ``bias - weight . |a - b|``, in the inputs' dtype.
+        As :meth:`Similarity.forward`: the leading dimensions broadcast, and
+        the logit comes in the inputs' dtype.
         """
         # Computed in the inputs' dtype: float64 inference scores stay exact.
         return self.bias.to(a.dtype) - (a - b).abs() @ self.weight.to(a.dtype)
