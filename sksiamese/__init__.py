@@ -2,8 +2,15 @@
 
 from ._classifier import OneShotClassifier
 from ._embedder import SiameseEmbedder
+from ._references import ReferenceSet
 from ._verifier import SiameseVerifier
 
 __version__ = "0.1.0"
 
-__all__ = ["OneShotClassifier", "SiameseEmbedder", "SiameseVerifier", "__version__"]
+__all__ = [
+    "OneShotClassifier",
+    "ReferenceSet",
+    "SiameseEmbedder",
+    "SiameseVerifier",
+    "__version__",
+]

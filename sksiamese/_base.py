@@ -180,7 +180,7 @@ def validate_pairs(pairs, sample_shape=None):
         raise ValueError(f"pairs must have shape (n_pairs, 2) + sample_shape; got {pairs.shape}.")
     if sample_shape is not None and pairs.shape[2:] != sample_shape:
         raise ValueError(
-            f"pairs hold samples of shape {pairs.shape[2:]}, but the verifier was "
+            f"pairs hold samples of shape {pairs.shape[2:]}, but the estimator was "
             f"fitted on samples of shape {sample_shape}."
         )
     return pairs

@@ -304,10 +304,15 @@ class SiameseEmbedder(
         return self._embed(X).numpy()
 
     def _embed_pairs(self, pairs):
+        """Embeddings ``(a, b)`` of the two members of each pair."""
         check_is_fitted(self)
-        pairs = validate_pairs(pairs, self.sample_shape_)
-        samples = validate_samples(self, pairs.reshape(-1, *self.sample_shape_), reset=False)
-        return embed_members(self._embed, samples.reshape(pairs.shape))
+        members = self._embed_members(validate_pairs(pairs, self.sample_shape_))
+        return members[:, 0], members[:, 1]
+
+    def _embed_members(self, groups):
+        """Embeddings ``(n_groups, n_members, dim)`` of groups of samples (pairs, claims)."""
+        samples = validate_samples(self, groups.reshape(-1, *self.sample_shape_), reset=False)
+        return embed_members(self._embed, samples.reshape(groups.shape))
 
     def pair_distance(self, pairs):
         """Euclidean distance between the embeddings of each pair.
@@ -341,13 +346,9 @@ class SiameseEmbedder(
         scores : ndarray of shape (n_pairs,)
             Higher means more alike.
         """
-        scores = self._paired_similarity(pairs)
+        a, b = self._embed_pairs(pairs)  # checks the embedder is fitted
+        scores = self.similarity_.paired(a, b)
         return self.similarity_.to_pair_score(scores).numpy()
-
-    def _paired_similarity(self, pairs):
-        """``similarity_`` of each pair: the Koch head's logit, or minus the distance."""
-        a, b = self._embed_pairs(pairs)
-        return self.similarity_.paired(a, b)
 
     def score(self, X, y):
         """Leave-one-out nearest-neighbour accuracy of the embeddings of ``X``.

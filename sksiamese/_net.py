@@ -106,24 +106,26 @@ class PairBranch(torch.nn.Module):
         return embeddings.view(len(pairs), 2, -1)
 
 
-def embed_members(embed, pairs):
-    """Embeddings ``(a, b)`` of the two members of each pair.
+def embed_members(embed, groups):
+    """Embeddings of every member of each group, shape ``(n_groups, n_members, dim)``.
 
-    Pairs of a gallery share samples, so each distinct sample goes through
+    ``groups`` is ``(n_groups, n_members, *sample_shape)``: pairs, or claims
+    with their references. Groups share samples (a gallery's pairs, a
+    writer's references), so each distinct sample goes through
     ``embed(samples) -> (n, dim) tensor`` once.
     """
-    samples = pairs.reshape(-1, *pairs.shape[2:])
+    samples = groups.reshape(-1, *groups.shape[2:])
     first, inverse = unique_samples(samples)
     embeddings = embed(samples[first])[torch.as_tensor(inverse)]
-    return embeddings[0::2], embeddings[1::2]
+    return embeddings.view(len(groups), groups.shape[1], -1)
 
 
-def pair_net_scores(net, pairs):
-    """Similarity of each pair under a trained pair net, as float64 on the CPU.
+def pair_net_embedding(net):
+    """``embed(samples) -> (n, dim) tensor`` of a trained pair net.
 
     ``PairBranch`` embeds the two members of a pair independently: the
-    distinct samples go through it two by two (the last one twice when their
-    number is odd).
+    samples go through it two by two (the last one twice when their number
+    is odd).
     """
 
     def embed(samples):
@@ -131,8 +133,13 @@ def pair_net_scores(net, pairs):
         embedded = net.forward(padded.reshape(-1, 2, *samples.shape[1:])).flatten(0, 1)
         return embedded[: len(samples)]
 
-    a, b = embed_members(embed, pairs)
-    return net.criterion_.similarity.paired(a.double(), b.double()).numpy()
+    return embed
+
+
+def pair_net_scores(net, pairs):
+    """Similarity of each pair under a trained pair net, as float64 on the CPU."""
+    members = embed_members(pair_net_embedding(net), pairs).double()
+    return net.criterion_.similarity.paired(members[:, 0], members[:, 1]).numpy()
 
 
 def release_training_state(net):

@@ -119,12 +119,13 @@ def train_on_classes(params, X, codes, device, random_state, owner):
     return dataclasses.replace(trained, check=check)
 
 
-def train_on_pairs(params, pairs, same, device, random_state, owner):
+def train_on_pairs(params, pairs, same, device, random_state, owner, *, units=None):
     """Train the net of a verifier's fit, selecting on held-out pairs by the rule.
 
     ``validation_fraction`` of the pairs are held out (grouped by the classes
     the "same" labels reveal), scored by ROC AUC, and the net is trained
-    again on every pair up to the best epoch.
+    again on every pair up to the best epoch. ``units`` (the claim of each
+    pair) keeps the pairs of a claim together: all held out, or none.
     """
     seeds = draw_seeds(random_state)
     components = pair_groups(pairs, same)
@@ -139,7 +140,9 @@ def train_on_pairs(params, pairs, same, device, random_state, owner):
     if mode is not False:
         rng = np.random.RandomState(seeds["split"])
         split = _required(
-            hold_out_pairs(components, same, params.validation_fraction, rng),
+            _whole_units(
+                hold_out_pairs(components, same, params.validation_fraction, rng), units, same
+            ),
             mode,
             "holds out pairs, but the pairs cannot be split so that both parts "
             "hold same and different pairs.",
@@ -151,6 +154,16 @@ def train_on_pairs(params, pairs, same, device, random_state, owner):
     )
     _warn_if_untrained_is_best(owner, trained, "ROC AUC")
     return trained
+
+
+def _whole_units(split, units, same):
+    """``split`` widened so that each unit is held out whole; ``None`` if a part loses a label."""
+    if split is None or units is None:
+        return split
+    held = np.isin(units, units[split[1]])
+    if any(len(np.unique(same[part])) < 2 for part in (held, ~held)):
+        return None
+    return np.flatnonzero(~held), np.flatnonzero(held)
 
 
 def _required(split, mode, why):

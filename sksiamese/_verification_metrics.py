@@ -7,7 +7,7 @@ retrieval metrics stay there.
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.metrics import make_scorer, roc_auc_score, roc_curve
 from sklearn.utils import Bunch
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 
@@ -16,6 +16,9 @@ from ._compat import Interval, validate_function_params
 __all__ = [
     "equal_error_rate",
     "expected_calibration_error",
+    "false_accept_threshold",
+    "false_reject_rate_at",
+    "make_false_accept_scorer",
     "rejection_threshold",
     "verification_metrics",
 ]
@@ -56,6 +59,144 @@ def equal_error_rate(y_true, y_score):
     return float(a0 + t * (a1 - a0))
 
 
+# A target false-accept rate: 0 would reject everything, 1 accept everything.
+_OPERATING_POINT_PARAMS = {
+    "y_true": ["array-like"],
+    "y_score": ["array-like"],
+    "false_accept_rate": [Interval(Real, 0, 1, closed="neither")],
+    "pos_label": "no_validation",
+}
+_CLAIM_SCORES_DOC = """\
+    y_true : array-like of shape (n_claims,)
+        The label of each claim (or pair): ``pos_label`` for genuine ones.
+    y_score : array-like of shape (n_claims,)
+        Higher means more likely genuine: ``decision_function`` or the
+        probability of "same".
+    false_accept_rate : float, default=0.01
+        The largest share of impostor claims to accept, in ``(0, 1)``.
+    pos_label : int, str or bool, default=None
+        The label of genuine claims; ``None`` takes the greater of the two
+        labels, as :class:`~sksiamese.SiameseVerifier`'s ``classes_[1]``."""
+
+
+def _genuine(y_true, pos_label):
+    """Where ``y_true`` is the genuine label, with a clear error unless both kinds occur."""
+    y_true = column_or_1d(y_true)
+    labels = np.unique(y_true)
+    genuine_label = labels[-1] if pos_label is None else pos_label
+    genuine = y_true == genuine_label
+    if genuine.all() or not genuine.any():
+        raise ValueError(
+            "y_true must hold genuine and impostor claims, to measure both rates; got "
+            f"the labels {labels.tolist()[:5]} with pos_label={pos_label!r}."
+        )
+    return genuine
+
+
+def _operating_point(y_true, y_score, false_accept_rate, pos_label):
+    """``(threshold, false_reject_rate)`` of the lowest threshold within the false-accept rate."""
+    # Every threshold kept: the admissible one may lie inside a straight part
+    # of the curve, which drop_intermediate would drop.
+    false_accept, true_accept, thresholds = roc_curve(
+        _genuine(y_true, pos_label), y_score, drop_intermediate=False
+    )
+    # The false-accept rates rise as the thresholds fall; the first point
+    # (threshold inf) accepts nothing.
+    point = np.flatnonzero(false_accept <= false_accept_rate)[-1]
+    return float(thresholds[point]), float(1 - true_accept[point])
+
+
+@validate_function_params(_OPERATING_POINT_PARAMS, prefer_skip_nested_validation=True)
+def false_accept_threshold(y_true, y_score, *, false_accept_rate=0.01, pos_label=None):
+    """The lowest threshold that accepts at most ``false_accept_rate`` of the impostors.
+
+        Scores at or above it are accepted, as
+        :class:`~sklearn.model_selection.FixedThresholdClassifier` does: pass it
+        as its ``threshold``, with the scores' ``response_method``. Choose it on
+        claims the estimator did not train on.
+
+        Parameters
+        ----------
+    {parameters}
+
+        Returns
+        -------
+        threshold : float
+            ``inf`` when even the highest score would accept too many impostors.
+    """
+    return _operating_point(y_true, y_score, false_accept_rate, pos_label)[0]
+
+
+@validate_function_params(_OPERATING_POINT_PARAMS, prefer_skip_nested_validation=True)
+def false_reject_rate_at(y_true, y_score, *, false_accept_rate=0.01, pos_label=None):
+    """Share of genuine claims rejected at the threshold of :func:`false_accept_threshold`.
+
+        The figure verification systems are compared by besides the equal error
+        rate (for signatures, often at a false-accept rate of 1%).
+
+        Parameters
+        ----------
+    {parameters}
+
+        Returns
+        -------
+        false_reject_rate : float
+            Genuine claims scored below the threshold, as a share of them.
+    """
+    return _operating_point(y_true, y_score, false_accept_rate, pos_label)[1]
+
+
+for _function in (false_accept_threshold, false_reject_rate_at):
+    _function.__doc__ = _function.__doc__.replace("{parameters}", _CLAIM_SCORES_DOC)
+
+
+def _genuine_accepted_within(y_true, y_pred, *, false_accept_rate, pos_label=None):
+    """Share of genuine claims accepted, or minus the false-accept rate where it is too high.
+
+    A fold without impostors accepts none; one without genuine claims
+    accepts no genuine one.
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    genuine_label = np.unique(y_true)[-1] if pos_label is None else pos_label
+    genuine, accepted = y_true == genuine_label, y_pred == genuine_label
+    false_accepts = accepted[~genuine].mean() if (~genuine).any() else 0.0
+    genuine_accepted = accepted[genuine].mean() if genuine.any() else 0.0
+    return genuine_accepted if false_accepts <= false_accept_rate else -false_accepts
+
+
+@validate_function_params(
+    {
+        "false_accept_rate": _OPERATING_POINT_PARAMS["false_accept_rate"],
+        "pos_label": "no_validation",
+    },
+    prefer_skip_nested_validation=True,
+)
+def make_false_accept_scorer(false_accept_rate=0.01, *, pos_label=None):
+    """Scorer of the genuine claims accepted while accepting at most ``false_accept_rate``.
+
+    For :class:`~sklearn.model_selection.TunedThresholdClassifierCV`, which
+    then picks the threshold that accepts the most genuine claims among
+    those within the false-accept rate. Thresholds above the rate score
+    minus their false-accept rate, below every threshold within it.
+
+    Parameters
+    ----------
+    false_accept_rate : float, default=0.01
+        The largest share of impostor claims to accept, in ``(0, 1)``.
+    pos_label : int, str or bool, default=None
+        The label of genuine claims; ``None`` takes the greater label, as
+        :class:`~sksiamese.SiameseVerifier`'s ``classes_[1]``.
+
+    Returns
+    -------
+    scorer : callable
+        A scikit-learn scorer, ``scorer(estimator, X, y)``.
+    """
+    return make_scorer(
+        _genuine_accepted_within, false_accept_rate=false_accept_rate, pos_label=pos_label
+    )
+
+
 def _pair_scorer(estimator):
     """The pair-scoring method of any of our estimators."""
     for owner in (estimator, getattr(estimator, "embedder_", None)):
@@ -69,11 +210,16 @@ def _pair_scorer(estimator):
 # Which estimators can score pairs depends on their fitted attributes:
 # _pair_scorer checks it.
 @validate_function_params(
-    {"estimator": "no_validation", "pairs": ["array-like"], "y_same": ["array-like"]},
+    {
+        "estimator": "no_validation",
+        "pairs": ["array-like"],
+        "y_same": ["array-like"],
+        "false_accept_rate": _OPERATING_POINT_PARAMS["false_accept_rate"],
+    },
     prefer_skip_nested_validation=True,
 )
-def verification_metrics(estimator, pairs, y_same):
-    """ROC AUC and equal error rate of an estimator's pair scores.
+def verification_metrics(estimator, pairs, y_same, *, false_accept_rate=0.01):
+    """ROC AUC, equal error rate and false rejects at a false-accept rate of pair scores.
 
     Parameters
     ----------
@@ -81,19 +227,24 @@ def verification_metrics(estimator, pairs, y_same):
         Pairs are scored by ``pair_score`` (the embedder's, for a classifier)
         or, for a verifier, ``decision_function``.
     pairs : array-like of shape (n_pairs, 2) + sample_shape
-        The pairs to score.
+        The pairs to score; for a verifier, the claims it takes,
+        ``(n_claims, 1 + n_references_) + sample_shape``.
     y_same : array-like of shape (n_pairs,)
-        1 where the two samples share a class, else 0.
+        1 where the pair (or claim) is genuine, else 0.
+    false_accept_rate : float, default=0.01
+        Where ``false_reject_rate`` is read, in ``(0, 1)``.
 
     Returns
     -------
     result : Bunch
-        ``roc_auc`` and ``equal_error_rate``.
+        ``roc_auc``, ``equal_error_rate`` and ``false_reject_rate`` (see
+        :func:`false_reject_rate_at`).
     """
     scores = _pair_scorer(estimator)(pairs)
     return Bunch(
         roc_auc=float(roc_auc_score(y_same, scores)),
         equal_error_rate=equal_error_rate(y_same, scores),
+        false_reject_rate=false_reject_rate_at(y_same, scores, false_accept_rate=false_accept_rate),
     )
 
 

@@ -21,6 +21,9 @@ from ._retrieval import retrieval_scores
 from ._verification_metrics import (
     equal_error_rate,
     expected_calibration_error,
+    false_accept_threshold,
+    false_reject_rate_at,
+    make_false_accept_scorer,
     rejection_threshold,
     verification_metrics,
 )
@@ -29,6 +32,9 @@ from .similarity import similarity_of
 __all__ = [
     "equal_error_rate",
     "expected_calibration_error",
+    "false_accept_threshold",
+    "false_reject_rate_at",
+    "make_false_accept_scorer",
     "make_one_shot_scorer",
     "make_retrieval_scorer",
     "one_shot_accuracy",

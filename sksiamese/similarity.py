@@ -102,7 +102,8 @@ class Similarity(nn.Module):
         Returns
         -------
         scores : torch.Tensor of shape (B, B)
-            The score of every pair of rows.
+            ``scores[i, j]`` is the score of row ``i`` against row ``j``; the
+            losses train through it.
         """
         return self(embeddings[:, None, :], embeddings[None, :, :])
 
@@ -145,6 +146,26 @@ class Similarity(nn.Module):
         device = self._device(a)
         with torch.no_grad():
             return self(a.to(device), b.to(device)).cpu()
+
+    def distance(self, scores):
+        """The non-negative distance that ``scores`` decrease with.
+
+        Verification divides it by the spread of a claim's references
+        (:class:`~sksiamese.SiameseVerifier`'s ``normalization``), which
+        needs a distance that is zero, or about zero (the Euclidean forms
+        floor it at 1e-6), for identical embeddings.
+
+        Parameters
+        ----------
+        scores : torch.Tensor
+            Scores from this similarity.
+
+        Returns
+        -------
+        distances : torch.Tensor
+            The same shape; minus the scores unless a subclass says otherwise.
+        """
+        return -scores
 
     def to_pair_score(self, scores):
         """What ``pair_score`` reports for these scores (the scores themselves).
@@ -229,6 +250,21 @@ class KochHead(Similarity):
         """
         # Computed in the inputs' dtype: float64 inference scores stay exact.
         return self.bias.to(a.dtype) - (a - b).abs() @ self.weight.to(a.dtype)
+
+    def distance(self, scores):
+        """The weighted L1 distance ``bias - scores``; the bias scores identical embeddings.
+
+        Parameters
+        ----------
+        scores : torch.Tensor
+            Logits of this head.
+
+        Returns
+        -------
+        distances : torch.Tensor
+            ``weight . |a - b|``, the same shape.
+        """
+        return self.bias.detach().to(scores) - scores
 
     def to_pair_score(self, scores):
         # The head's probability that the two samples share a class.

@@ -15,9 +15,10 @@ ESTIMATORS = [
 ]
 
 # scikit-learn's checks feed 2-D X, (n_samples, n_features); the verifier's X
-# is pairs, (n_pairs, 2) + sample_shape, and refuses 2-D input with a clear
+# is claims, (n_claims, 1 + n_references) + sample_shape (pairs for one
+# reference), and refuses 2-D input with a clear
 # error. These checks cannot reach anything past that refusal.
-_TWO_D_INPUT = "feeds 2-D X; the verifier takes pairs (n_pairs, 2) + sample_shape"
+_TWO_D_INPUT = "feeds 2-D X; the verifier takes claims (n_claims, 1 + K) + sample_shape"
 _VERIFIER_EXPECTED_FAILURES = {
     name: _TWO_D_INPUT
     for name in (
@@ -79,7 +80,7 @@ def test_the_verifier_passes_the_checks_it_is_not_excused_from():
         r["check_name"]
         for r in results
         if r["status"] == "xfail"
-        and "pairs must have shape" not in f"{r['exception']} {r['exception'].__cause__}"
+        and "X must have shape (n_claims" not in f"{r['exception']} {r['exception'].__cause__}"
     }
     assert unexpected == []
     assert excused_but_passing == set()
@@ -119,7 +120,7 @@ def public_api():
     modules_ = (augmentation, datasets, losses, metrics, modules, pairs, parallel, similarity)
     for module in modules_:
         names += [f"{module.__name__}.{name}" for name in module.__all__]
-    for name in ("OneShotClassifier", "SiameseEmbedder", "SiameseVerifier"):
+    for name in ("OneShotClassifier", "ReferenceSet", "SiameseEmbedder", "SiameseVerifier"):
         cls = getattr(sksiamese, name)
         names.append(f"sksiamese.{name}")
         # Methods of our own mixins too (kneighbors, save_weights, load_weights).

@@ -77,8 +77,8 @@ def test_triplet_is_refused_with_a_reason(pair_data):
 @pytest.mark.parametrize(
     ("shape", "y", "match"),
     [
-        ((10, 64), [0, 1] * 5, r"shape \(n_pairs, 2\)"),
-        ((10, 3, 64), [0, 1] * 5, r"shape \(n_pairs, 2\)"),
+        ((10, 64), [0, 1] * 5, r"shape \(n_claims, 1 \+ n_references\)"),
+        ((10, 1, 64), [0, 1] * 5, "at least one reference"),
         ((1, 2, 64), [1], "exactly two classes"),
         ((4, 2, 64), [0, 1, 2, 1], "exactly two classes"),
     ],
