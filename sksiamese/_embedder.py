@@ -114,8 +114,10 @@ class SiameseEmbedder(
         untrained network first, then after each epoch. ``None`` when no
         classes were held out.
     best_epoch_ : int
-        The epoch whose network was kept (0: the untrained network); the last
-        epoch when no classes were held out.
+        The epoch whose network was kept (0: the untrained network), or,
+        where the network was trained again on every class, the epochs it
+        was trained for (see ``early_stopping``); the last epoch when no
+        classes were held out.
     temperature_ : float
         Scale that turns similarities into calibrated probabilities: the
         softmax of ``similarity / temperature_`` over the classes of a

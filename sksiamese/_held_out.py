@@ -119,23 +119,29 @@ class OneShotEpisodes:
         self.X = X[self.used]
 
     def __call__(self, net):
-        """Accuracy of a net's plain embeddings, compared by its loss's similarity."""
-        return self.score(net.forward, net.criterion_.similarity)
+        """Each episode's accuracy for a net's plain embeddings, compared by its loss's similarity.
+
+        Per episode, so that two nets can be compared episode by episode
+        (:class:`~sksiamese._selection.KeepBestOnHeldOut`).
+        """
+        return self.episode_accuracies(net.forward, net.criterion_.similarity)
 
     def _embeddings(self, embed):
         return scatter_rows(embed(self.X).numpy(), self.used, len(self.codes))
 
+    def episode_accuracies(self, embed, similarity):
+        """Each episode's accuracy of ``embed(X) -> embeddings`` compared by ``similarity``."""
+        embeddings = self._embeddings(embed)
+        return np.array(
+            [
+                episode_accuracy(similarity, embeddings, self.codes, *episode, "prototype")
+                for episode in self.episodes
+            ]
+        )
+
     def score(self, embed, similarity):
         """Accuracy of ``embed(X) -> embeddings`` compared by ``similarity(A, B)``."""
-        embeddings = self._embeddings(embed)
-        return float(
-            np.mean(
-                [
-                    episode_accuracy(similarity, embeddings, self.codes, *episode, "prototype")
-                    for episode in self.episodes
-                ]
-            )
-        )
+        return float(self.episode_accuracies(embed, similarity).mean())
 
     def class_scores(self, embed, similarity):
         """Every episode's query-by-class scores, stacked, and the column of each query's class.

@@ -192,12 +192,15 @@ as skorch's own callbacks do.""",
 Keep what transfers to new classes: hold out some of the *classes*
 (one-shot learning generalises to classes never seen in training),
 measure 1-shot accuracy on them in 200 fixed episodes (up to 20-way)
-before training and after every epoch, and keep the best network, the
-untrained one included (then warn). ``max(5, validation_fraction * C)``
-of the ``C`` classes with two or more samples are held out, at most half
-of them. With fewer than 50 classes the network is then trained again on
-every class, with the same schedule, up to the best epoch (at most twice
-the cost of one training); with more, the selected network is kept. The
+before training and after every epoch, and keep the best network; the
+untrained one is kept (with a warning) unless the best epoch beats it
+clearly, by more than the 95% interval of the episodes' noise.
+``max(5, validation_fraction * C)`` of the ``C`` classes with two or more
+samples are held out, at most half of them. With fewer than 50 classes the
+network is then trained again on every class for as many epochs as the
+latest epoch that the best does not beat beyond that noise, the
+learning-rate schedule spanning them (at most twice the cost of one
+training); with more, the selected network is kept. The
 curve is in ``validation_scores_``. ``'auto'`` does this when ``4 <= C <
 50``, where a metric learned from few classes can transfer worse than the
 raw input, and otherwise trains every epoch on every class: with many

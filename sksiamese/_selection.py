@@ -12,10 +12,14 @@ The rule, documented in the estimators' ``early_stopping`` parameter:
 
 - classes: ``max(5, validation_fraction * C)`` of the ``C`` classes with two
   or more samples are held out, never more than half of them, and at least two
-  must be held out and two left for training (so ``C >= 4``). With fewer than
-  ``FEW_CLASSES`` classes the held-out classes are too large a share of
-  the data to give up: the net is trained again on every class, with the same
-  schedule, up to the best epoch. Otherwise (only under
+  must be held out and two left for training (so ``C >= 4``). A trained
+  epoch is kept only if it beats the untrained net beyond the noise of the
+  held-out episodes (the 95% interval of its gain, episode by episode). With
+  fewer than ``FEW_CLASSES`` classes the held-out classes are too large a
+  share of the data to give up: the net is trained again on every class for as many
+  epochs as the latest epoch the best one does not beat beyond noise, with
+  the learning-rate schedule of that many epochs (so that ``'onecycle'``
+  anneals to its end). Otherwise (only under
   ``early_stopping=True``: ``'auto'`` does not hold classes out there) the
   selected net is kept.
 - pairs: pairs that share samples through "same" labels form groups (the
@@ -23,7 +27,7 @@ The rule, documented in the estimators' ``early_stopping`` parameter:
   held out, and the pairs that touch them, until ``validation_fraction`` of the
   pairs is held out. When that is impossible (one group holds most pairs) a
   random ``validation_fraction`` of the pairs is held out instead. The net is
-  then trained again on every pair up to the best epoch.
+  then trained again on every pair, as for few classes.
 """
 
 import copy
@@ -40,6 +44,7 @@ from ._held_out import (
     hold_out_pairs,
     pair_groups,
 )
+from ._intervals import ci95_half_width
 from ._training import draw_seeds, fit_net, mlp_data_args
 from ._warnings import warn
 
@@ -61,7 +66,8 @@ class TrainedNet:
     ----------
     net : SiameseNet
         The net to keep: trained on every row, or the selected state
-        (trained again on every row up to its epoch where the rule says so).
+        (trained again on every row for its number of epochs where the rule
+        says so).
     data_args : dict
         The default module's arguments that depend on the training data.
     validation_scores : list of float or None
@@ -111,7 +117,7 @@ def train_on_classes(params, X, codes, device, random_state, owner):
         scorer = OneShotEpisodes(X[held], codes[held], rng)
         check = OneShotEpisodes(X[held], codes[held], rng)
     # With few classes, too many were held out to give them up: train again on
-    # every class, with the same schedule, up to the epoch that transferred best.
+    # every class, for as many epochs as transferred best.
     trained = _train(
         params, X, codes, data_args, device, seeds, split, scorer, retrain=few, pairs=False
     )
@@ -124,7 +130,7 @@ def train_on_pairs(params, pairs, same, device, random_state, owner, *, units=No
 
     ``validation_fraction`` of the pairs are held out (grouped by the classes
     the "same" labels reveal), scored by ROC AUC, and the net is trained
-    again on every pair up to the best epoch. ``units`` (the claim of each
+    again on every pair for as many epochs as the best. ``units`` (the claim of each
     pair) keeps the pairs of a claim together: all held out, or none.
     """
     seeds = draw_seeds(random_state)
@@ -186,8 +192,8 @@ def _train(params, X, y, data_args, device, seeds, split, scorer, *, retrain, pa
 def _train_keeping_best(params, X, y, data_args, device, seeds, split, scorer, *, retrain, pairs):
     """Train on ``split[0]`` keeping the epoch ``scorer`` rates best on ``split[1]``.
 
-    With ``retrain``, the net is then trained again on every row up to that
-    epoch, with the same schedule.
+    With ``retrain``, the net is then trained again on every row for that
+    many epochs, its learning-rate schedule spanning them.
     """
 
     def fit(rows, **kwargs):
@@ -196,12 +202,20 @@ def _train_keeping_best(params, X, y, data_args, device, seeds, split, scorer, *
     patience = params.n_iter_no_change if selection_mode(params.early_stopping) is True else None
     selection = KeepBestOnHeldOut(scorer, patience=patience)
     selected_net = fit(split[0], callbacks=[("keep_best", selection)])
-    net = fit(slice(None), epochs=selection.best_epoch) if retrain else selected_net
+    net, best = selected_net, selection.best_epoch
+    if retrain:
+        # The latest epoch as good as the best within noise (more training
+        # on more classes, not a noisy peak), the schedule fitted to it: the
+        # learning rate then anneals to its end, where the first training's
+        # longer schedule, stopped there, would leave it high.
+        best = selection.latest_as_good()
+        shorter = dataclasses.replace(params, max_epochs=max(best, 1))
+        net = fit_net(shorter, X, y, data_args, device, seeds, pairs=pairs, epochs=best)
     return TrainedNet(
         net=net,
         data_args=data_args,
         validation_scores=selection.scores,
-        best_epoch=selection.best_epoch,
+        best_epoch=best,
         selected_net=selected_net,
         held_out=split[1],
     )
@@ -215,10 +229,19 @@ class KeepBestOnHeldOut(Callback):
     is also recorded in the net's history as ``valid_score`` (and
     ``valid_score_best``).
 
+    A scorer may rate the net on each of several items (the held-out
+    episodes); the score is then their mean, and only epochs that beat the
+    untrained net *clearly* (the 95% interval of their item-by-item gain
+    lies above zero) can be the best. On few held-out classes one-shot
+    accuracy is noisy, and a trained net that seems a little better than the
+    untrained one on them has transferred worse to new classes than the raw
+    input (``benchmarks/defaults_panel.py``).
+
     Parameters
     ----------
     scorer : callable
-        ``scorer(net)`` returns a score, higher is better.
+        ``scorer(net)`` returns a score, or an array of per-item scores,
+        higher is better.
     patience : int or None, default=None
         Stop after this many epochs without improvement; ``None`` runs every
         epoch (the one-cycle schedule's last epochs, at a low learning rate,
@@ -229,7 +252,7 @@ class KeepBestOnHeldOut(Callback):
     scores : list of float
         The untrained net's score, then each epoch's.
     best_epoch : int
-        Epoch of the best score; 0 is the untrained net.
+        The epoch kept; 0 is the untrained net.
     """
 
     def __init__(self, scorer, patience=None):
@@ -237,32 +260,72 @@ class KeepBestOnHeldOut(Callback):
         self.patience = patience
 
     def initialize(self):
-        self.scores, self.best_epoch, self._best_state = [], 0, None
+        self.scores, self.best_epoch, self._items = [], 0, []
+        self._untrained = self._best = None
         return self
 
-    def _state(self, net):
+    def latest_as_good(self):
+        """The latest epoch the best one does not beat beyond noise, and that beats the untrained.
+
+        0 when the untrained net was kept. Retraining on every class runs that
+        many epochs: on a rising but noisy curve, the peak is often chance.
+        """
+        if self.best_epoch == 0:
+            return 0
+        best = self._items[self.best_epoch]
+        as_good = [
+            epoch
+            for epoch in range(self.best_epoch, len(self._items))
+            if not _clear_gain(best - self._items[epoch])
+            and self._beats_untrained(self._items[epoch])
+        ]
+        return as_good[-1]
+
+    def _rate(self, net):
+        return np.atleast_1d(np.asarray(self.scorer(net), dtype=float))
+
+    @staticmethod
+    def _state(net):
         return copy.deepcopy((net.module_.state_dict(), net.criterion_.state_dict()))
 
     def on_train_begin(self, net, **kwargs):
-        self.scores = [self.scorer(net)]
-        self.best_epoch, self._best_state = 0, self._state(net)
+        # (per-item scores, state) of the untrained net and of the best one.
+        self._untrained = self._best = (self._rate(net), self._state(net))
+        self.scores, self.best_epoch = [float(self._untrained[0].mean())], 0
+        self._items = [self._untrained[0]]
 
     def on_epoch_end(self, net, **kwargs):
-        score = self.scorer(net)
+        items = self._rate(net)
+        self._items.append(items)
+        score = float(items.mean())
         self.scores.append(score)
-        is_best = score > max(self.scores[:-1])
+        # The best of the epochs that beat the untrained net beyond noise.
+        is_best = score > self.scores[self.best_epoch] and self._beats_untrained(items)
         net.history.record("valid_score", score)
         net.history.record("valid_score_best", is_best)
         if is_best:
-            self.best_epoch, self._best_state = len(self.scores) - 1, self._state(net)
+            self.best_epoch, self._best = len(self.scores) - 1, (items, self._state(net))
         elif self.patience is not None and len(self.scores) - 1 - self.best_epoch >= self.patience:
             raise KeyboardInterrupt  # how skorch's own EarlyStopping ends the fit loop
 
+    def _beats_untrained(self, items):
+        return _clear_gain(items - self._items[0])  # the untrained net's
+
     def on_train_end(self, net, **kwargs):
-        module_state, criterion_state = self._best_state
+        module_state, criterion_state = self._best[1]
         net.module_.load_state_dict(module_state)
         net.criterion_.load_state_dict(criterion_state)
-        self._best_state = None  # the copy is not needed, nor pickled, after training
+        self._untrained = self._best = None  # not needed, nor pickled, after training
+
+
+def _clear_gain(gains):
+    """Whether per-item ``gains`` are positive beyond noise: their 95% interval lies above 0.
+
+    A single item (one ROC AUC) has no spread to judge by: any gain counts.
+    """
+    if len(gains) < 2:
+        return gains.mean() > 0
+    return gains.mean() - ci95_half_width(gains) > 0
 
 
 def _warn_if_untrained_is_best(owner, trained, measure):
@@ -271,7 +334,7 @@ def _warn_if_untrained_is_best(owner, trained, measure):
     if scores is None or trained.best_epoch != 0 or len(scores) < 2:
         return
     warn(
-        f"No training epoch beat the untrained network on held-out data ({measure}: "
+        f"No training epoch clearly beat the untrained network on held-out data ({measure}: "
         f"untrained {scores[0]:.3f}, best epoch {max(scores[1:]):.3f}), so "
         f"{owner} keeps the untrained network. Training on few "
         "classes over-fits them; add classes, lower `lr` or `max_epochs`, or pass "

@@ -76,7 +76,7 @@ class labels, which pairs do not carry (train a
     early_stopping="""\
 Keep what transfers: hold out ``validation_fraction`` of the pairs,
 measure their ROC AUC before training and after every epoch, train
-again on every pair up to the best epoch (0: the untrained network,
+again on every pair for as many epochs as the best (0: the untrained network,
 with a warning), and keep that network. Pairs that share samples
 through "same" labels are held out together, with every pair that
 touches them, so that the held-out pairs come from classes training
@@ -188,8 +188,9 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
         ROC AUC of the held-out pairs: of the untrained network first, then
         after each epoch. ``None`` when no pairs were held out.
     best_epoch_ : int
-        The epoch whose network was kept (0: the untrained network); the last
-        epoch when no pairs were held out.
+        The epochs the network was trained again on every pair for (0: the
+        untrained network was kept); the last epoch when no pairs were held
+        out.
 
     See Also
     --------

@@ -60,6 +60,7 @@ def keep_views_that_pay(inference_views, distortions, trained):
         return distortions
     # Episodes drawn anew: those that chose the epoch favour the image alone.
     net, check = trained.selected_net, trained.check
-    alone = check(net)
-    with_views = check.score(lambda X: embed_views(net, X, distortions), net.criterion_.similarity)
+    similarity = net.criterion_.similarity
+    alone = check.score(net.forward, similarity)
+    with_views = check.score(lambda X: embed_views(net, X, distortions), similarity)
     return distortions if with_views > alone else torch.zeros(0, 2, 3)

@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_consistent_length, column_or_1d, inde
 
 from ._compat import Interval, StrOptions, _safe_indexing, validate_function_params
 from ._episodes import draw_episodes, episode_accuracy, scatter_rows, used_samples
+from ._intervals import ci95_half_width
 from ._retrieval import retrieval_scores
 from ._verification_metrics import (
     equal_error_rate,
@@ -153,7 +154,7 @@ def one_shot_accuracy(
             for support, query in episodes
         ]
     )
-    ci95 = 1.96 * scores.std(ddof=1) / np.sqrt(len(scores)) if len(scores) > 1 else np.nan
+    ci95 = ci95_half_width(scores)
     mean = float(scores.mean())
     return Bunch(
         mean=mean, ci95=float(ci95), interval=(mean - ci95, mean + ci95), episode_scores=scores

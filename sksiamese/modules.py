@@ -3,14 +3,20 @@
 The twin network is a single branch applied to both inputs (shared weights);
 these are the branches :class:`~sksiamese.SiameseEmbedder` picks from the shape
 of ``X`` when ``module=None``. Any ``torch.nn.Module`` mapping a batch of
-samples to a batch of vectors can replace them.
+samples to a batch of vectors can replace them; :class:`BackboneBranch` adapts
+a network trained elsewhere (a torchvision or timm model) to the library's
+grey or colour images.
 """
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["MLPBranch", "ConvBranch"]
+__all__ = ["MLPBranch", "ConvBranch", "BackboneBranch"]
+
+# The statistics torchvision and timm models trained on ImageNet expect.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class MLPBranch(nn.Module):
@@ -134,4 +140,140 @@ class ConvBranch(nn.Module):
         if X.dim() == 3:
             X = X.unsqueeze(1)
         embeddings = self.projection(self.features(X))
+        return F.normalize(embeddings, dim=1) if self.normalize else embeddings
+
+
+class BackboneBranch(nn.Module):
+    """A network trained elsewhere as the twin branch: grey to colour, its input statistics.
+
+    Wraps a backbone that maps images ``(n, C, H, W)`` to features (a
+    torchvision model whose classifier is replaced by ``nn.Identity()``, a
+    timm model built with ``num_classes=0``). The images the library loads
+    lie in ``[0, 1]``; this branch gives the backbone what it was trained
+    on:
+
+    - grey images, ``(n, H, W)`` or ``(n, 1, H, W)``, are repeated to
+      ``in_channels`` channels (a grey image is the colour image whose
+      channels are equal);
+    - each channel is standardised by the backbone's training ``mean`` and
+      ``std`` (ImageNet's by default).
+
+    Feature maps ``(n, C', h, w)`` are averaged over space. ``embedding_dim``
+    adds a linear layer to that size (new, so trained from scratch); the
+    embeddings are L2-normalised, as the default branches' are.
+
+    Parameters
+    ----------
+    backbone : torch.nn.Module
+        The pretrained network, without its classifier. It is trained with
+        the branch: give it a smaller learning rate with
+        ``optimizer__param_groups=[("backbone.*", {"lr": 1e-4})]``, or a
+        rate of 0 to keep its weights (its batch-norm statistics still
+        follow the new images, as training runs in training mode).
+    input_shape : tuple of int
+        ``(H, W)`` or ``(C, H, W)`` of one sample, as the estimator will
+        see it; used once, to size the projection.
+    in_channels : int, default=3
+        Channels the backbone reads.
+    mean, std : tuple of float, default=ImageNet's
+        Per-channel statistics of the backbone's training images, in
+        ``[0, 1]`` units, one value per input channel. ``None`` for both
+        leaves the images as they are.
+    embedding_dim : int or None, default=None
+        Size of a linear projection of the backbone's features; ``None``
+        keeps the features themselves.
+    normalize : bool, default=True
+        L2-normalise the embeddings.
+
+    Notes
+    -----
+    Photographs show dark strokes on light paper: load scans for a
+    network trained on photographs with ``invert=False`` in
+    :func:`~sksiamese.datasets.load_images`, so that its input looks as its
+    training images did.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sksiamese.modules import BackboneBranch
+    >>> backbone = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU())
+    >>> branch = BackboneBranch(backbone, input_shape=(28, 28), embedding_dim=16)
+    >>> branch(torch.rand(5, 28, 28)).shape
+    torch.Size([5, 16])
+    """
+
+    def __init__(
+        self,
+        backbone,
+        input_shape,
+        in_channels=3,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        embedding_dim=None,
+        normalize=True,
+    ):
+        super().__init__()
+        if (mean is None) != (std is None):
+            raise ValueError("Give both mean and std, or neither (None for both).")
+        if mean is None:
+            mean, std = (0.0,) * in_channels, (1.0,) * in_channels
+        if len(mean) != in_channels or len(std) != in_channels:
+            raise ValueError(
+                f"mean and std need one value per channel the backbone reads "
+                f"(in_channels={in_channels}; the defaults are ImageNet's three); "
+                f"got mean={mean}, std={std}."
+            )
+        if min(std) <= 0:
+            raise ValueError(f"std must be positive; got {std}.")
+        self.backbone = backbone
+        self.in_channels = in_channels
+        self.normalize = normalize
+        # Buffers: saved with the weights and moved with the module.
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).reshape(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).reshape(1, -1, 1, 1))
+        self.projection = None
+        if embedding_dim is not None:
+            self.projection = nn.Linear(self._n_features(input_shape), embedding_dim)
+
+    def _n_features(self, input_shape):
+        """Size of the backbone's features for one sample, its modes and device left as found."""
+        modes = [(module, module.training) for module in self.modules()]
+        device = next(self.backbone.parameters(), self.mean).device
+        self.eval()  # batch norm cannot see a batch of one in train mode
+        with torch.no_grad():
+            probe = torch.zeros(1, *input_shape, device=device)
+            n_features = self._features(probe).shape[1]
+        for module, training in modes:
+            module.train(training)
+        return n_features
+
+    def _colour(self, X):
+        """``X`` as ``(n, in_channels, H, W)``, standardised for the backbone."""
+        if X.dim() == 3:
+            X = X.unsqueeze(1)
+        if X.dim() != 4:
+            raise ValueError(
+                "BackboneBranch takes images (n, H, W) or (n, C, H, W); got shape "
+                f"{tuple(X.shape)}."
+            )
+        if X.shape[1] == 1 and self.in_channels != 1:
+            X = X.expand(-1, self.in_channels, -1, -1)
+        elif X.shape[1] != self.in_channels:
+            raise ValueError(
+                f"The backbone reads {self.in_channels} channel(s); the images have "
+                f"{X.shape[1]}. Grey images (one channel) are repeated; give images "
+                f"with 1 or {self.in_channels} channels."
+            )
+        return (X - self.mean) / self.std
+
+    def _features(self, X):
+        features = self.backbone(self._colour(X))
+        if features.dim() == 4:  # a feature map: average over space
+            features = features.mean((2, 3))
+        return features.flatten(1)
+
+    def forward(self, X):
+        embeddings = self._features(X)
+        if self.projection is not None:
+            embeddings = self.projection(embeddings)
         return F.normalize(embeddings, dim=1) if self.normalize else embeddings

@@ -114,8 +114,8 @@ def test_auto_views_are_kept_only_when_they_beat_the_image_alone(
     small, monkeypatch, views_score, kept
 ):
     X, y = small
-    # The episodes score the net's own ``forward`` at every epoch and, once,
-    # the views of the selected net: that one score is replaced.
+    # The views decision scores the selected net's ``forward`` and, once, its
+    # views, both through ``score``: the views' score is replaced.
     score = OneShotEpisodes.score
 
     def scripted(self, embed, similarity):

@@ -247,3 +247,82 @@ def test_learned_metric_is_not_worse_than_the_input_on_new_classes(digits):
     ours = one_shot_accuracy(embedder, X_new, y_new, **episodes).mean
     raw = one_shot_accuracy(pixels, X_new, y_new, **episodes).mean
     assert ours >= raw
+
+
+def episodes(mean, spread, seed):
+    """Per-episode accuracies of 200 episodes about ``mean``."""
+    rng = np.random.default_rng(seed)
+    return np.clip(mean + spread * rng.standard_normal(200), 0, 1)
+
+
+def test_a_gain_within_the_noise_of_the_episodes_keeps_the_untrained_network(digits, monkeypatch):
+    # Bug caught: a trained net kept for a held-out gain smaller than the
+    # episodes' noise, which transferred worse than the raw input on digits.
+    X, y, _, _ = digits
+    untrained = episodes(0.8, 0.1, 0)
+    noise = np.random.default_rng(1).standard_normal(200)
+    noisy = untrained + 0.01 + 0.3 * (noise - noise.mean()) / noise.std()  # gain 0.01 ± 0.04
+    scripted = [untrained, noisy, untrained - 0.1]
+    monkeypatch.setattr(OneShotEpisodes, "__call__", ScriptedScores(scripted))
+    with pytest.warns(UserWarning, match="clearly beat"):
+        embedder = SiameseEmbedder(max_epochs=2, random_state=0).fit(X, y)
+    assert embedder.validation_scores_[1] > embedder.validation_scores_[0]
+    assert embedder.best_epoch_ == 0 and embedder.n_iter_ == 0
+
+
+def test_a_clear_gain_keeps_the_trained_network(digits, monkeypatch):
+    X, y, _, _ = digits
+    untrained = episodes(0.6, 0.1, 0)
+    scripted = [untrained, untrained + 0.05, untrained + 0.2]
+    monkeypatch.setattr(OneShotEpisodes, "__call__", ScriptedScores(scripted))
+    embedder = SiameseEmbedder(max_epochs=2, random_state=0).fit(X, y)
+    assert embedder.best_epoch_ == 2
+
+
+def test_retraining_anneals_the_learning_rate_over_the_best_epochs(digits, monkeypatch):
+    # Bug caught: the retraining stopped a longer one-cycle schedule midway, at a high rate.
+    X, y, _, _ = digits
+    monkeypatch.setattr(OneShotEpisodes, "__call__", ScriptedScores([0.1, 0.5, 0.9, 0.3, 0.2]))
+    embedder = SiameseEmbedder(max_epochs=4, lr=1e-3, random_state=0).fit(X, y)
+    assert embedder.best_epoch_ == 2 and embedder.n_iter_ == 2
+    last_rate = embedder.net_.optimizer_.param_groups[0]["lr"]
+    assert last_rate < 1e-6
+
+
+def test_retraining_runs_to_the_latest_epoch_as_good_as_the_best(digits, monkeypatch):
+    # Bug caught: a noisy peak of a rising curve cut the retraining short,
+    # which lost to training every epoch on Omniglot subsets.
+    X, y, _, _ = digits
+    untrained = episodes(0.5, 0.1, 0)
+    noise = np.random.default_rng(1).standard_normal(200)
+    noise = (noise - noise.mean()) / noise.std()
+    peak = untrained + 0.3
+    # Epoch 3: 0.005 below the peak, within its noise (95% half-width 0.014).
+    scripted = [untrained, untrained + 0.1, peak, peak - 0.005 + 0.1 * noise, untrained]
+    monkeypatch.setattr(OneShotEpisodes, "__call__", ScriptedScores(scripted))
+    embedder = SiameseEmbedder(max_epochs=4, random_state=0).fit(X, y)
+    assert embedder.best_epoch_ == 3 and embedder.n_iter_ == 3
+
+
+def test_the_best_epoch_is_chosen_among_those_that_clearly_beat_the_untrained(digits, monkeypatch):
+    # Bug caught: a noisy epoch with a higher mean displaced one with a clear gain,
+    # and the untrained net was then kept.
+    X, y, _, _ = digits
+    untrained = episodes(0.5, 0.1, 0)
+    noise = np.random.default_rng(1).standard_normal(200)
+    noise = (noise - noise.mean()) / noise.std()
+    clear = untrained + 0.1
+    noisy = untrained + 0.12 + 0.9 * noise  # higher mean, 95% interval across 0
+    monkeypatch.setattr(OneShotEpisodes, "__call__", ScriptedScores([untrained, clear, noisy]))
+    embedder = SiameseEmbedder(max_epochs=2, random_state=0).fit(X, y)
+    assert embedder.validation_scores_[2] > embedder.validation_scores_[1]
+    assert embedder.best_epoch_ == 1
+
+
+def test_a_single_score_has_no_noise_to_judge_so_any_gain_counts(digits, monkeypatch):
+    # One score per epoch (a held-out ROC AUC) has no spread: the rule falls
+    # back to the plain comparison, and a small gain is kept.
+    X, y, _, _ = digits
+    monkeypatch.setattr(OneShotEpisodes, "__call__", ScriptedScores([0.5, 0.501, 0.4]))
+    embedder = SiameseEmbedder(max_epochs=2, random_state=0).fit(X, y)
+    assert embedder.best_epoch_ == 1
