@@ -231,7 +231,9 @@ scale, translation; :class:`~sksiamese.augmentation.RandomAffine`, as
 in Koch et al.), drawn anew at each batch. ``'auto'`` augments images
 ``(n, H, W)`` or ``(n, C, H, W)`` and leaves feature vectors alone;
 ``True`` requires images. A ``RandomAffine`` sets other ranges (its
-seed is replaced by one drawn from ``random_state``).""",
+seed is replaced by one drawn from ``random_state``);
+:class:`~sksiamese.augmentation.RandomStrokes`, one for handwriting, also
+thickens and thins the strokes.""",
     ),
     "inference_views": Parameter(
         "int or 'auto'",

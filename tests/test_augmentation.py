@@ -5,7 +5,7 @@ from torch.nn import functional as F
 
 from sksiamese import SiameseEmbedder
 from sksiamese._held_out import OneShotEpisodes
-from sksiamese.augmentation import RandomAffine, distort
+from sksiamese.augmentation import RandomAffine, RandomStrokes, change_stroke_width, distort
 
 
 def test_zero_ranges_leave_images_unchanged():
@@ -128,3 +128,37 @@ def test_auto_views_are_kept_only_when_they_beat_the_image_alone(
     alone = embedder.validation_scores_[embedder.best_epoch_]
     assert 0 < alone < 1
     assert embedder.inference_views_ == kept == 1 + len(embedder.inference_distortions_)
+
+
+def test_stroke_width_thickens_and_thins_the_ink():
+    images = torch.zeros(3, 1, 9, 9)
+    images[:, 0, 3:6, 3:6] = 1.0  # a 3x3 blot of ink
+    changed = change_stroke_width(images, torch.tensor([1, 0, -1]))
+    assert changed[0].sum() == 25  # grown by one pixel on each side: 5x5
+    torch.testing.assert_close(changed[1], images[1])
+    assert changed[2].sum() == 1  # shrunk to its centre
+    assert changed[2, 0, 4, 4] == 1
+
+
+def test_random_strokes_change_widths_then_distort():
+    images = torch.zeros(64, 12, 12)
+    images[:, 4:8, 4:8] = 1.0
+    no_map = dict(rotation=0, shear=0, scale=(1, 1), translation=0)
+    ink = RandomStrokes(stroke_width=1, seed=0, **no_map)(images).sum((1, 2))
+    # Thinned, kept, thickened (the identity map resamples to float precision).
+    assert set(ink.round().tolist()) == {4.0, 16.0, 36.0}
+    unchanged = RandomStrokes(stroke_width=0, seed=0, **no_map)(images)
+    torch.testing.assert_close(unchanged, images)
+    with pytest.raises(ValueError, match="stroke_width must be a non-negative int"):
+        RandomStrokes(stroke_width=-1)
+
+
+def test_random_strokes_train_with_the_fit_seed_and_keep_their_width(small):
+    X, y = small
+    template = RandomStrokes(stroke_width=2, seed=123)
+    embedder = SiameseEmbedder(augment=template, max_epochs=1, inference_views=1, random_state=0)
+    embedder.fit(X.reshape(-1, 8, 8), y)
+    used = embedder.net_.augmentation
+    assert isinstance(used, RandomStrokes) and used.stroke_width == 2
+    assert used.seed != template.seed
+    assert "stroke_width=2" in repr(embedder)
