@@ -38,6 +38,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 from sksiamese import OneShotClassifier, SiameseEmbedder
 from sksiamese._base import resolve_device
+from sksiamese._intervals import ci95_half_width
 from sksiamese.datasets import fetch_omniglot_runs
 from sksiamese.metrics import one_shot_accuracy
 
@@ -73,7 +74,7 @@ def run_accuracy(transform, runs):
         nearest = KNeighborsClassifier(1).fit(support, run.support_target)
         per_run.append(nearest.score(transform(run.query_data), run.query_target))
     per_run = np.array(per_run)
-    return per_run.mean(), 1.96 * per_run.std(ddof=1) / np.sqrt(len(per_run))
+    return per_run.mean(), ci95_half_width(per_run)
 
 
 def siamese_accuracy(embedder, runs):
@@ -83,7 +84,7 @@ def siamese_accuracy(embedder, runs):
         one_shot.fit(run.support_data, run.support_target)
         per_run.append(one_shot.score(run.query_data, run.query_target))
     per_run = np.array(per_run)
-    return per_run.mean(), 1.96 * per_run.std(ddof=1) / np.sqrt(len(per_run))
+    return per_run.mean(), ci95_half_width(per_run)
 
 
 def flat(images):

@@ -28,7 +28,7 @@ import argparse
 import time
 
 import numpy as np
-from signature_references import writer_claims
+from signature_references import pixel_rule, pixel_scores, writer_claims
 from signatures import TRAIN, TUNE, load
 from sklearn.frozen import FrozenEstimator
 
@@ -46,20 +46,15 @@ AUGMENTATIONS = {
 }
 
 
-def pixel_scores(claims):
-    """Minus the mean distance of the questioned image to its references, pixel by pixel."""
-    flat = claims.reshape(*claims.shape[:2], -1)
-    return -np.linalg.norm(flat[:, :1] - flat[:, 1:], axis=2).mean(1)
-
-
 def claim_eers(embedder, claims):
-    """EER of the mean-distance rule on each K's claims, and of pixel distance."""
+    """EER of the mean distance to the references on each K's claims, and of pixel distance."""
     ours, pixels = {}, {}
     for k, (X, same, _) in claims.items():
-        verifier = SiameseVerifier(embedder=FrozenEstimator(embedder), aggregation="mean")
-        verifier.fit(X, same)
+        verifier = SiameseVerifier(
+            embedder=FrozenEstimator(embedder), aggregation="mean", normalization=None
+        ).fit(X, same)
         ours[k] = equal_error_rate(same, verifier.decision_function(X))
-        pixels[k] = equal_error_rate(same, pixel_scores(X))
+        pixels[k] = equal_error_rate(same, pixel_scores(pixel_rule(X, "mean", None), X))
     return ours, pixels
 
 
@@ -97,7 +92,7 @@ def main():
     print(f"(writers 31-40, {args.max_epochs} epochs, seed {args.seed}, 5 draws of references)")
     for size, name, ours, pixels, fit_s in rows:
         print(
-            f"size={size[0]}x{size[1]} augment={name.replace(' ', '_')} "
+            f"size={size[0]}x{size[1]} augment={name.replace(' + ', '+').replace(' ', '_')} "
             + " ".join(f"eer_k{k}={ours[k]:.4f}" for k in REFERENCES)
             + " "
             + " ".join(f"pixel_eer_k{k}={pixels[k]:.4f}" for k in REFERENCES)

@@ -44,6 +44,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 from sksiamese import SiameseEmbedder, SiameseVerifier
 from sksiamese._base import resolve_device
+from sksiamese._intervals import ci95_half_width
 from sksiamese.datasets import fetch_omniglot, fetch_omniglot_runs
 from sksiamese.metrics import equal_error_rate, one_shot_accuracy
 from sksiamese.pairs import make_pairs
@@ -55,7 +56,7 @@ OVERRIDES = {}
 
 def mean_ci(values):
     values = np.asarray(values, dtype=float)
-    return values.mean(), 1.96 * values.std(ddof=1) / np.sqrt(len(values))
+    return values.mean(), ci95_half_width(values)
 
 
 def auc_ci(y_true, scores, groups=None, n_boot=200):

@@ -33,7 +33,7 @@ for loss in ("contrastive", "triplet", "bce"):
         warnings.simplefilter("ignore", UserWarning)
         embedder = SiameseEmbedder(loss=loss, max_epochs=20, random_state=0).fit(X[seen], y[seen])
     curve = embedder.validation_scores_
-    (line,) = ax.plot(range(len(curve)), curve, label=f"{loss} ({embedder.best_epoch_} epochs)")
+    (line,) = ax.plot(range(len(curve)), curve, label=f"{loss} (kept epoch {embedder.best_epoch_})")
     ax.plot(embedder.best_epoch_, curve[embedder.best_epoch_], "o", color=line.get_color())
 ax.set_xlabel("epoch (0: untrained)")
 ax.set_ylabel("1-shot accuracy on held-out digits")

@@ -103,10 +103,11 @@ class SiameseEmbedder(
         loss's :class:`~sksiamese.similarity.KochHead` for ``loss='bce'``,
         else :class:`~sksiamese.similarity.EuclideanSimilarity`.
     n_iter_ : int
-        Epochs run by the last training of the fit. Under
-        ``early_stopping=True`` with 50 classes or more the selected network
-        of ``best_epoch_`` is kept, and the epochs after it were run and
-        discarded.
+        Epochs run by the last training of the fit. Where the network was
+        trained again on every class (fewer than 50), the epochs it was
+        trained for. Under ``early_stopping=True`` with 50 classes or more
+        the selected network of ``best_epoch_`` is kept, and the epochs
+        after it were run and discarded.
     loss_curve_ : list of float
         Mean training loss of each epoch.
     validation_scores_ : list of float or None
@@ -114,10 +115,12 @@ class SiameseEmbedder(
         untrained network first, then after each epoch. ``None`` when no
         classes were held out.
     best_epoch_ : int
-        The epoch whose network was kept (0: the untrained network), or,
-        where the network was trained again on every class, the epochs it
-        was trained for (see ``early_stopping``); the last epoch when no
-        classes were held out.
+        The epoch the held-out classes chose (0: the untrained network),
+        the index of its score in ``validation_scores_``; the last epoch
+        when no classes were held out. Where the network was trained again
+        on every class, it ran to the latest epoch that still beat the
+        untrained network clearly, ``n_iter_`` epochs (see
+        ``early_stopping``).
     temperature_ : float
         Scale that turns similarities into calibrated probabilities: the
         softmax of ``similarity / temperature_`` over the classes of a
@@ -228,7 +231,7 @@ class SiameseEmbedder(
         loss_curve = list(net.history[:, "train_loss"]) if len(net.history) else []
         rows = random_state.choice(X.shape[0], min(X.shape[0], _COLLAPSE_ROWS), replace=False)
         self._warn_if_collapsed(
-            embed_views(net, X[np.sort(rows)], distortions), loss_curve, trained.best_epoch
+            embed_views(net, X[np.sort(rows)], distortions), loss_curve, trained.epochs
         )
         return self._set_fitted(
             net,
@@ -264,18 +267,18 @@ class SiameseEmbedder(
     def similarity_(self):
         return self.net_.criterion_.similarity
 
-    def _warn_if_collapsed(self, embeddings, loss_curve, best_epoch):
+    def _warn_if_collapsed(self, embeddings, loss_curve, epochs):
         """Report the two faces of collapse: equal embeddings, loss at the margin."""
         if float(embeddings.std(0).max()) < 1e-6:
             problem = "every sample has the same embedding"
         elif (
             self.loss == "triplet"
-            and best_epoch > 0
-            and abs(loss_curve[best_epoch - 1] - self.margin) < 0.01 * self.margin
+            and epochs > 0
+            and abs(loss_curve[epochs - 1] - self.margin) < 0.01 * self.margin
         ):
             # d(a, p) == d(a, n) for every triplet: the net maps classes on top
             # of one another and the loss sits at exactly the margin.
-            kept_loss = loss_curve[best_epoch - 1]
+            kept_loss = loss_curve[epochs - 1]
             problem = f"the triplet loss is stuck at the margin ({kept_loss:.4f})"
         else:
             return

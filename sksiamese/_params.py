@@ -198,16 +198,18 @@ clearly, by more than the 95% interval of the episodes' noise.
 ``max(5, validation_fraction * C)`` of the ``C`` classes with two or more
 samples are held out, at most half of them. With fewer than 50 classes the
 network is then trained again on every class for as many epochs as the
-latest epoch that the best does not beat beyond that noise, the
-learning-rate schedule spanning them (at most twice the cost of one
-training); with more, the selected network is kept. The
+latest epoch that still beats the untrained one clearly (trained on more
+classes, a network over-fits later), the learning-rate schedule spanning
+them (at most twice the cost of one training); with more, the selected
+network is kept. The
 curve is in ``validation_scores_``. ``'auto'`` does this when ``4 <= C <
 50``, where a metric learned from few classes can transfer worse than the
 raw input, and otherwise trains every epoch on every class: with many
 classes, the classes held out cost more than the selection saved on the
 Omniglot validation alphabets (``docs/benchmarks.md``). ``True`` does it
 whenever ``C >= 4`` and also stops after ``n_iter_no_change`` epochs
-without improvement; ``False`` never.""",
+without a new best (an epoch that clearly beats the untrained network
+and scores above the best so far); ``False`` never.""",
     ),
     "validation_fraction": Parameter(
         "float",
@@ -220,7 +222,8 @@ minimum of 5 classes).""",
         "int",
         [Interval(Integral, 1, None, closed="left")],
         """\
-Patience of ``early_stopping=True``, in epochs.""",
+Patience of ``early_stopping=True``, in epochs without a new best
+network by the held-out rule of ``early_stopping``.""",
     ),
     "augment": Parameter(
         "bool, 'auto' or RandomAffine",

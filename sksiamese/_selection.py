@@ -17,9 +17,12 @@ The rule, documented in the estimators' ``early_stopping`` parameter:
   held-out episodes (the 95% interval of its gain, episode by episode). With
   fewer than ``FEW_CLASSES`` classes the held-out classes are too large a
   share of the data to give up: the net is trained again on every class for as many
-  epochs as the latest epoch the best one does not beat beyond noise, with
-  the learning-rate schedule of that many epochs (so that ``'onecycle'``
-  anneals to its end). Otherwise (only under
+  epochs as the latest epoch that still beats the untrained net beyond
+  noise, with the learning-rate schedule of that many epochs (so that
+  ``'onecycle'`` anneals to its end). Not the best epoch's count: trained on
+  more classes, the net over-fits later than on the classes left after the
+  hold-out, and on every development setting where a later epoch was
+  available it transferred better (``benchmarks/defaults_panel.py``). Otherwise (only under
   ``early_stopping=True``: ``'auto'`` does not hold classes out there) the
   selected net is kept.
 - pairs: pairs that share samples through "same" labels form groups (the
@@ -74,11 +77,17 @@ class TrainedNet:
         The held-out score of the untrained net, then of each epoch;
         ``None`` when nothing was held out.
     best_epoch : int
-        The epoch kept (0: the untrained net); the last one when nothing
-        was held out.
+        The epoch the held-out rows chose (0: the untrained net); the last
+        one when nothing was held out.
+    epochs : int
+        The epochs ``net`` was trained: ``best_epoch``, or, where it was
+        trained again on every row, the latest epoch that beats the
+        untrained net beyond noise (``KeepBestOnHeldOut.latest_clear_gain``).
     selected_net : SiameseNet or None
         The net trained without the held-out rows, at ``best_epoch``:
-        what held-out choices made after the selection score.
+        what held-out choices made after the selection score. Where ``net``
+        was trained again, it is another net (more rows, its own schedule
+        and length) whose calibration and views these choices stand for.
     held_out : ndarray of int or None
         The held-out rows (pairs, for the verifier).
     check : OneShotEpisodes or None
@@ -90,6 +99,7 @@ class TrainedNet:
     data_args: dict
     validation_scores: list | None = None
     best_epoch: int | None = None
+    epochs: int | None = None
     selected_net: Any = None
     held_out: Any = None
     check: Any = None
@@ -117,7 +127,7 @@ def train_on_classes(params, X, codes, device, random_state, owner):
         scorer = OneShotEpisodes(X[held], codes[held], rng)
         check = OneShotEpisodes(X[held], codes[held], rng)
     # With few classes, too many were held out to give them up: train again on
-    # every class, for as many epochs as transferred best.
+    # every class, up to the latest epoch that still transferred.
     trained = _train(
         params, X, codes, data_args, device, seeds, split, scorer, retrain=few, pairs=False
     )
@@ -186,14 +196,16 @@ def _train(params, X, y, data_args, device, seeds, split, scorer, *, retrain, pa
             params, X, y, data_args, device, seeds, split, scorer, retrain=retrain, pairs=pairs
         )
     net = fit_net(params, X, y, data_args, device, seeds, pairs=pairs)
-    return TrainedNet(net=net, data_args=data_args, best_epoch=len(net.history))
+    epochs = len(net.history)
+    return TrainedNet(net=net, data_args=data_args, best_epoch=epochs, epochs=epochs)
 
 
 def _train_keeping_best(params, X, y, data_args, device, seeds, split, scorer, *, retrain, pairs):
     """Train on ``split[0]`` keeping the epoch ``scorer`` rates best on ``split[1]``.
 
-    With ``retrain``, the net is then trained again on every row for that
-    many epochs, its learning-rate schedule spanning them.
+    With ``retrain``, the net is then trained again on every row for as many
+    epochs as the latest epoch that beats the untrained net beyond noise,
+    its learning-rate schedule spanning them.
     """
 
     def fit(rows, **kwargs):
@@ -202,20 +214,22 @@ def _train_keeping_best(params, X, y, data_args, device, seeds, split, scorer, *
     patience = params.n_iter_no_change if selection_mode(params.early_stopping) is True else None
     selection = KeepBestOnHeldOut(scorer, patience=patience)
     selected_net = fit(split[0], callbacks=[("keep_best", selection)])
-    net, best = selected_net, selection.best_epoch
+    net, epochs = selected_net, selection.best_epoch
     if retrain:
-        # The latest epoch as good as the best within noise (more training
-        # on more classes, not a noisy peak), the schedule fitted to it: the
-        # learning rate then anneals to its end, where the first training's
-        # longer schedule, stopped there, would leave it high.
-        best = selection.latest_as_good()
-        shorter = dataclasses.replace(params, max_epochs=max(best, 1))
-        net = fit_net(shorter, X, y, data_args, device, seeds, pairs=pairs, epochs=best)
+        # The latest epoch that still transfers (on more classes the net
+        # over-fits later), the schedule fitted to it: the learning rate then
+        # anneals to its end, where the first training's longer schedule,
+        # stopped there, would leave it high.
+        epochs = selection.latest_clear_gain()
+        shorter = dataclasses.replace(params, max_epochs=max(epochs, 1))
+        # ``epochs`` 0 builds the net without training it: the untrained one.
+        net = fit_net(shorter, X, y, data_args, device, seeds, pairs=pairs, epochs=epochs)
     return TrainedNet(
         net=net,
         data_args=data_args,
         validation_scores=selection.scores,
-        best_epoch=best,
+        best_epoch=selection.best_epoch,
+        epochs=epochs,
         selected_net=selected_net,
         held_out=split[1],
     )
@@ -235,7 +249,11 @@ class KeepBestOnHeldOut(Callback):
     lies above zero) can be the best. On few held-out classes one-shot
     accuracy is noisy, and a trained net that seems a little better than the
     untrained one on them has transferred worse to new classes than the raw
-    input (``benchmarks/defaults_panel.py``).
+    input (``benchmarks/defaults_panel.py``). Each epoch is tested on its
+    own, with no correction for testing many: over 30 epochs, a net that
+    training did not help at all passes more often than one time in 40.
+    With ``patience``, an epoch counts as an improvement only when it
+    becomes the best by this rule.
 
     Parameters
     ----------
@@ -261,25 +279,22 @@ class KeepBestOnHeldOut(Callback):
 
     def initialize(self):
         self.scores, self.best_epoch, self._items = [], 0, []
-        self._untrained = self._best = None
+        self._best_state = None
         return self
 
-    def latest_as_good(self):
-        """The latest epoch the best one does not beat beyond noise, and that beats the untrained.
+    def latest_clear_gain(self):
+        """The latest epoch that beats the untrained net beyond noise; 0 when none does.
 
-        0 when the untrained net was kept. Retraining on every class runs that
-        many epochs: on a rising but noisy curve, the peak is often chance.
+        Never before ``best_epoch``, which beats it too.
         """
         if self.best_epoch == 0:
             return 0
-        best = self._items[self.best_epoch]
-        as_good = [
+        gaining = [
             epoch
             for epoch in range(self.best_epoch, len(self._items))
-            if not _clear_gain(best - self._items[epoch])
-            and self._beats_untrained(self._items[epoch])
+            if self._beats_untrained(self._items[epoch])
         ]
-        return as_good[-1]
+        return gaining[-1]
 
     def _rate(self, net):
         return np.atleast_1d(np.asarray(self.scorer(net), dtype=float))
@@ -289,10 +304,11 @@ class KeepBestOnHeldOut(Callback):
         return copy.deepcopy((net.module_.state_dict(), net.criterion_.state_dict()))
 
     def on_train_begin(self, net, **kwargs):
-        # (per-item scores, state) of the untrained net and of the best one.
-        self._untrained = self._best = (self._rate(net), self._state(net))
-        self.scores, self.best_epoch = [float(self._untrained[0].mean())], 0
-        self._items = [self._untrained[0]]
+        # Per-item scores of every epoch (the untrained net's first), and the
+        # state of the best net so far.
+        self._items = [self._rate(net)]
+        self._best_state = self._state(net)
+        self.scores, self.best_epoch = [float(self._items[0].mean())], 0
 
     def on_epoch_end(self, net, **kwargs):
         items = self._rate(net)
@@ -304,7 +320,7 @@ class KeepBestOnHeldOut(Callback):
         net.history.record("valid_score", score)
         net.history.record("valid_score_best", is_best)
         if is_best:
-            self.best_epoch, self._best = len(self.scores) - 1, (items, self._state(net))
+            self.best_epoch, self._best_state = len(self.scores) - 1, self._state(net)
         elif self.patience is not None and len(self.scores) - 1 - self.best_epoch >= self.patience:
             raise KeyboardInterrupt  # how skorch's own EarlyStopping ends the fit loop
 
@@ -312,10 +328,12 @@ class KeepBestOnHeldOut(Callback):
         return _clear_gain(items - self._items[0])  # the untrained net's
 
     def on_train_end(self, net, **kwargs):
-        module_state, criterion_state = self._best[1]
+        module_state, criterion_state = self._best_state
         net.module_.load_state_dict(module_state)
         net.criterion_.load_state_dict(criterion_state)
-        self._untrained = self._best = None  # not needed, nor pickled, after training
+        # A copy of the weights, not needed after training: not kept with
+        # the net (the per-item scores are, for ``latest_clear_gain``).
+        self._best_state = None
 
 
 def _clear_gain(gains):

@@ -76,8 +76,9 @@ class labels, which pairs do not carry (train a
     early_stopping="""\
 Keep what transfers: hold out ``validation_fraction`` of the pairs,
 measure their ROC AUC before training and after every epoch, train
-again on every pair for as many epochs as the best (0: the untrained network,
-with a warning), and keep that network. Pairs that share samples
+again on every pair up to the latest epoch that beat the untrained
+network (none: the untrained network, with a warning), and keep that
+network. Pairs that share samples
 through "same" labels are held out together, with every pair that
 touches them, so that the held-out pairs come from classes training
 never saw as far as the pairs reveal classes (pairs of
@@ -188,9 +189,11 @@ class SiameseVerifier(ClassifierMixin, RoutedParamsMixin, BaseEstimator):
         ROC AUC of the held-out pairs: of the untrained network first, then
         after each epoch. ``None`` when no pairs were held out.
     best_epoch_ : int
-        The epochs the network was trained again on every pair for (0: the
-        untrained network was kept); the last epoch when no pairs were held
-        out.
+        The epoch the held-out pairs chose (0: the untrained network was
+        kept), the index of its score in ``validation_scores_``; the last
+        epoch when no pairs were held out. The network was then trained again
+        on every pair for ``n_iter_`` epochs: up to the latest epoch whose
+        ROC AUC beat the untrained network's.
 
     See Also
     --------

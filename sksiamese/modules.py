@@ -170,9 +170,10 @@ class BackboneBranch(nn.Module):
         ``optimizer__param_groups=[("backbone.*", {"lr": 1e-4})]``, or a
         rate of 0 to keep its weights (its batch-norm statistics still
         follow the new images, as training runs in training mode).
-    input_shape : tuple of int
+    input_shape : tuple of int or None, default=None
         ``(H, W)`` or ``(C, H, W)`` of one sample, as the estimator will
-        see it; used once, to size the projection.
+        see it; used once, to size the projection, so required with
+        ``embedding_dim``.
     in_channels : int, default=3
         Channels the backbone reads.
     mean, std : tuple of float, default=ImageNet's
@@ -181,16 +182,26 @@ class BackboneBranch(nn.Module):
         leaves the images as they are.
     embedding_dim : int or None, default=None
         Size of a linear projection of the backbone's features; ``None``
-        keeps the features themselves.
+        keeps the features themselves. The projection's initial weights
+        are drawn from torch's global generator when the branch is built
+        (call ``torch.manual_seed`` first to fix them): the estimator's
+        ``random_state`` seeds only the modules it builds itself.
     normalize : bool, default=True
         L2-normalise the embeddings.
 
     Notes
     -----
-    Photographs show dark strokes on light paper: load scans for a
-    network trained on photographs with ``invert=False`` in
-    :func:`~sksiamese.datasets.load_images`, so that its input looks as its
-    training images did.
+    A network trained on photographs never saw white ink on a black page,
+    which is how ``load_images(invert=True)`` gives scans: load them for
+    such a network with ``invert=False`` (dark ink on light paper), so that
+    its input looks more like its training images.
+
+    The pattern of ``optimizer__param_groups`` names the parameters as the
+    estimator's module holds them: ``"backbone.*"`` in
+    :class:`~sksiamese.SiameseEmbedder` and
+    :class:`~sksiamese.OneShotClassifier`, ``"branch.backbone.*"`` in
+    :class:`~sksiamese.SiameseVerifier`, which wraps the branch with its
+    similarity head.
 
     Examples
     --------
@@ -205,7 +216,7 @@ class BackboneBranch(nn.Module):
     def __init__(
         self,
         backbone,
-        input_shape,
+        input_shape=None,
         in_channels=3,
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
@@ -225,12 +236,17 @@ class BackboneBranch(nn.Module):
             )
         if min(std) <= 0:
             raise ValueError(f"std must be positive; got {std}.")
+        if embedding_dim is not None and input_shape is None:
+            raise ValueError("embedding_dim needs input_shape, to size the projection.")
         self.backbone = backbone
         self.in_channels = in_channels
         self.normalize = normalize
-        # Buffers: saved with the weights and moved with the module.
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).reshape(1, -1, 1, 1))
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).reshape(1, -1, 1, 1))
+        # Buffers: saved with the weights and moved with the module; made
+        # where the backbone lies, so that the probe below runs there.
+        device = next(backbone.parameters(), torch.empty(0)).device
+        for name, values in (("mean", mean), ("std", std)):
+            buffer = torch.tensor(values, dtype=torch.float32, device=device)
+            self.register_buffer(name, buffer.reshape(1, -1, 1, 1))
         self.projection = None
         if embedding_dim is not None:
             self.projection = nn.Linear(self._n_features(input_shape), embedding_dim)
@@ -238,10 +254,9 @@ class BackboneBranch(nn.Module):
     def _n_features(self, input_shape):
         """Size of the backbone's features for one sample, its modes and device left as found."""
         modes = [(module, module.training) for module in self.modules()]
-        device = next(self.backbone.parameters(), self.mean).device
         self.eval()  # batch norm cannot see a batch of one in train mode
         with torch.no_grad():
-            probe = torch.zeros(1, *input_shape, device=device)
+            probe = torch.zeros(1, *input_shape, device=self.mean.device)
             n_features = self._features(probe).shape[1]
         for module, training in modes:
             module.train(training)

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from sksiamese import SiameseEmbedder
+from sksiamese import SiameseEmbedder, augmentation
 from sksiamese._held_out import OneShotEpisodes
 from sksiamese.augmentation import RandomAffine, RandomStrokes, change_stroke_width, distort
 
@@ -153,12 +153,25 @@ def test_random_strokes_change_widths_then_distort():
         RandomStrokes(stroke_width=-1)
 
 
-def test_random_strokes_train_with_the_fit_seed_and_keep_their_width(small):
+def test_random_strokes_train_with_the_fit_seed_and_keep_their_width(small, monkeypatch):
     X, y = small
+    widths = []
+
+    def recording(images, drawn):
+        widths.append(drawn)
+        return change_stroke_width(images, drawn)
+
+    monkeypatch.setattr(augmentation, "change_stroke_width", recording)
     template = RandomStrokes(stroke_width=2, seed=123)
-    embedder = SiameseEmbedder(augment=template, max_epochs=1, inference_views=1, random_state=0)
+    embedder = SiameseEmbedder(
+        augment=template, max_epochs=1, inference_views=1, early_stopping=False, random_state=0
+    )
     embedder.fit(X.reshape(-1, 8, 8), y)
     used = embedder.net_.augmentation
     assert isinstance(used, RandomStrokes) and used.stroke_width == 2
     assert used.seed != template.seed
     assert "stroke_width=2" in repr(embedder)
+    # Every training batch had its strokes changed, by up to two pixels either way.
+    drawn = torch.cat(widths)
+    assert len(widths) == len(embedder.net_.history[-1, "batches"])
+    assert drawn.abs().max() == 2 and (drawn != 0).any()

@@ -109,11 +109,22 @@ def test_feature_maps_are_pooled_projected_and_normalised():
     [
         ({"mean": (0.5,)}, "one value per channel"),
         ({"mean": (0.5, 0.5, 0.5), "std": None}, "both mean and std"),
+        ({"std": (0.2, 0.0, 0.2)}, "std must be positive"),
+        ({"input_shape": None, "embedding_dim": 4}, "embedding_dim needs input_shape"),
     ],
 )
 def test_statistics_that_do_not_fit_the_backbone_are_refused(kwargs, message):
+    kwargs = {"input_shape": (6, 7), **kwargs}
     with pytest.raises(ValueError, match=message):
-        BackboneBranch(Recorder(), input_shape=(6, 7), **kwargs)
+        BackboneBranch(Recorder(), **kwargs)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_a_backbone_on_the_gpu_is_probed_there():
+    # Bug caught: the statistics were made on the CPU, the probe on the backbone's device.
+    branch = BackboneBranch(Recorder().cuda(), input_shape=(6, 7), embedding_dim=5)
+    assert branch.mean.is_cuda
+    assert branch.cuda()(torch.rand(3, 6, 7, device="cuda")).shape == (3, 5)
 
 
 def test_images_with_other_channels_are_refused():
@@ -124,20 +135,35 @@ def test_images_with_other_channels_are_refused():
         branch(torch.rand(2, 42))
 
 
+def frozen_backbone_fit(estimator, X, y, pattern):
+    """Fit ``estimator`` around a fresh BackboneBranch whose ``pattern`` parameters get lr 0."""
+    branch = BackboneBranch(small_backbone(), input_shape=(8, 8), embedding_dim=16)
+    estimator.set_params(
+        module=branch,
+        optimizer__param_groups=[(pattern, {"lr": 0.0})],
+        max_epochs=1,
+        early_stopping=False,
+        random_state=0,
+    )
+    return branch, estimator.fit(X, y)
+
+
 def test_a_frozen_backbone_stays_while_the_projection_trains(digits):
     # The documented recipe: the backbone's own learning rate through param groups.
     X, y, _, _ = digits
     images = X.reshape(-1, 8, 8)
-    branch = BackboneBranch(small_backbone(), input_shape=(8, 8), embedding_dim=16)
-    embedder = SiameseEmbedder(
-        module=branch,
-        optimizer__param_groups=[("backbone.*", {"lr": 0.0})],
-        max_epochs=2,
-        early_stopping=False,
-        random_state=0,
-    ).fit(images, y)
+    branch, embedder = frozen_backbone_fit(SiameseEmbedder(), images, y, "backbone.*")
     trained = embedder.net_.module_
-    conv = (trained.backbone[0].weight, branch.backbone[0].weight)
-    torch.testing.assert_close(*conv)
+    torch.testing.assert_close(trained.backbone[0].weight, branch.backbone[0].weight)
     assert not torch.equal(trained.projection.weight, branch.projection.weight)
     assert embedder.transform(images).shape == (len(images), 16)
+
+
+def test_the_verifier_names_the_backbone_under_its_branch(digits):
+    # The user guide's recipe for the verifier: its module holds the branch as ``branch``.
+    X, y, _, _ = digits
+    pairs, same = make_pairs(X.reshape(-1, 8, 8), y, n_pairs=200, random_state=0)
+    branch, verifier = frozen_backbone_fit(SiameseVerifier(), pairs, same, "branch.backbone.*")
+    trained = verifier.net_.module_.branch
+    torch.testing.assert_close(trained.backbone[0].weight, branch.backbone[0].weight)
+    assert not torch.equal(trained.projection.weight, branch.projection.weight)
