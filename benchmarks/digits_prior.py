@@ -11,8 +11,8 @@ Reported, for each seed, 5-way 1-shot accuracy on digits 5-9 (never seen) in
 200 episodes, the same episodes for every row: the raw pixels, the defaults
 trained from scratch, the Omniglot network as it is (no digit seen), and the
 Omniglot network fine-tuned with the defaults (its held-out selection may keep
-the prior itself, epoch 0). Digits 5-9 are a development split, not a test
-part: nothing else is chosen on them.
+the prior itself, epoch 0). Digits 5-9 are the transfer panel's test part
+(``docs/benchmarks.md``): nothing is chosen on them here.
 
 Run: ``python benchmarks/digits_prior.py [--seeds 0 1] [--prior-epochs 10]``
 """
@@ -76,8 +76,9 @@ def main():
         print(
             f"{seed:>4} | {scores['pixels'].mean():>6.3f} | {scores['scratch'].mean():>7.3f} | "
             f"{scores['prior'].mean():>6.3f} | {scores['fine_tuned'].mean():>10.3f} | "
-            f"scratch {models['scratch'].best_epoch_}, fine-tuned "
-            f"{models['fine_tuned'].best_epoch_} (prior fit {prior_s:.0f} s)",
+            f"best epoch (epochs trained): scratch {models['scratch'].best_epoch_} "
+            f"({models['scratch'].n_iter_}), fine-tuned {models['fine_tuned'].best_epoch_} "
+            f"({models['fine_tuned'].n_iter_}); prior fit {prior_s:.0f} s",
             flush=True,
         )
     print("\nSeeds pooled, paired by episode (95% intervals measure the episodes' noise only)")

@@ -142,7 +142,7 @@ def digits():
         accuracy = episode_accuracy(embedder, X_new, y_new, 5, n_queries)
         row(
             table,
-            f"sksiamese loss={loss!r} (kept epoch {embedder.best_epoch_})",
+            f"sksiamese loss={loss!r} (best epoch {embedder.best_epoch_})",
             *accuracy,
             seconds,
         )
@@ -163,7 +163,7 @@ def digits():
             )
         )
         scores = verifier.decision_function(test_pairs)
-        name = f"SiameseVerifier loss={loss!r} (kept epoch {verifier.best_epoch_})"
+        name = f"SiameseVerifier loss={loss!r} (best epoch {verifier.best_epoch_})"
         row(table, name, *auc_ci(test_same, scores), seconds, kind="ROC AUC")
     tuned = TunedThresholdClassifierCV(
         SiameseVerifier(random_state=0, **OVERRIDES), scoring="balanced_accuracy", cv=3
@@ -184,7 +184,7 @@ def omniglot_runs_table(title, X, y, runs, losses, baselines):
         embedder, seconds = timed(
             lambda loss=loss: SiameseEmbedder(loss=loss, random_state=0, **OVERRIDES).fit(X, y)
         )
-        name = f"sksiamese loss={loss!r} (kept epoch {embedder.best_epoch_})"
+        name = f"sksiamese loss={loss!r} (best epoch {embedder.best_epoch_})"
         row(table, name, *siamese_accuracy(embedder, runs), seconds)
     print_table(title, table)
 
@@ -260,7 +260,7 @@ def signatures():
                 X[train], labels[train]
             )
         )
-        name = f"sksiamese loss={loss!r} (kept epoch {embedder.best_epoch_})"
+        name = f"sksiamese loss={loss!r} (best epoch {embedder.best_epoch_})"
         accuracy = episode_accuracy(embedder, X[test], writers[test], 15, 23)
         row(one_shot, name, *accuracy, seconds)
         scores = embedder.pair_score(pairs)

@@ -21,8 +21,9 @@ The rule, documented in the estimators' ``early_stopping`` parameter:
   noise, with the learning-rate schedule of that many epochs (so that
   ``'onecycle'`` anneals to its end). Not the best epoch's count: trained on
   more classes, the net over-fits later than on the classes left after the
-  hold-out, and on every development setting where a later epoch was
-  available it transferred better (``benchmarks/defaults_panel.py``). Otherwise (only under
+  hold-out; in the three development runs where retraining had stopped
+  before the last epoch, training on transferred better
+  (``benchmarks/defaults_panel.py``). Otherwise (only under
   ``early_stopping=True``: ``'auto'`` does not hold classes out there) the
   selected net is kept.
 - pairs: pairs that share samples through "same" labels form groups (the
@@ -51,8 +52,8 @@ from ._intervals import ci95_half_width
 from ._training import draw_seeds, fit_net, mlp_data_args
 from ._warnings import warn
 
-# Below this many classes, the net is retrained on all of them to the best epoch,
-# and the default MLP starts from the input's geometry.
+# Below this many classes, the net is retrained on all of them (up to the latest
+# epoch that clearly transferred), and the default MLP starts from the input's geometry.
 FEW_CLASSES = 50
 
 
@@ -68,9 +69,9 @@ class TrainedNet:
     Attributes
     ----------
     net : SiameseNet
-        The net to keep: trained on every row, or the selected state
-        (trained again on every row for its number of epochs where the rule
-        says so).
+        The net to keep: trained on every row, or the selected state, or
+        trained again on every row for ``epochs`` epochs where the rule says
+        so.
     data_args : dict
         The default module's arguments that depend on the training data.
     validation_scores : list of float or None
@@ -84,10 +85,10 @@ class TrainedNet:
         trained again on every row, the latest epoch that beats the
         untrained net beyond noise (``KeepBestOnHeldOut.latest_clear_gain``).
     selected_net : SiameseNet or None
-        The net trained without the held-out rows, at ``best_epoch``:
-        what held-out choices made after the selection score. Where ``net``
-        was trained again, it is another net (more rows, its own schedule
-        and length) whose calibration and views these choices stand for.
+        The net trained without the held-out rows, at ``epochs``: what
+        held-out choices made after the selection score (calibration,
+        test-time views). Where ``net`` was trained again, it stands for
+        that net, which saw more rows on a schedule of its own length.
     held_out : ndarray of int or None
         The held-out rows (pairs, for the verifier).
     check : OneShotEpisodes or None
@@ -140,8 +141,9 @@ def train_on_pairs(params, pairs, same, device, random_state, owner, *, units=No
 
     ``validation_fraction`` of the pairs are held out (grouped by the classes
     the "same" labels reveal), scored by ROC AUC, and the net is trained
-    again on every pair for as many epochs as the best. ``units`` (the claim of each
-    pair) keeps the pairs of a claim together: all held out, or none.
+    again on every pair up to the latest epoch that beat the untrained net.
+    ``units`` (the claim of each pair) keeps the pairs of a claim together:
+    all held out, or none.
     """
     seeds = draw_seeds(random_state)
     components = pair_groups(pairs, same)
@@ -212,7 +214,11 @@ def _train_keeping_best(params, X, y, data_args, device, seeds, split, scorer, *
         return fit_net(params, X[rows], y[rows], data_args, device, seeds, pairs=pairs, **kwargs)
 
     patience = params.n_iter_no_change if selection_mode(params.early_stopping) is True else None
-    selection = KeepBestOnHeldOut(scorer, patience=patience)
+    # Where the net is trained again, the selected net ends at the epochs the
+    # retraining runs to: calibration and views are chosen on it.
+    selection = KeepBestOnHeldOut(
+        scorer, patience=patience, keep="latest_gain" if retrain else "best"
+    )
     selected_net = fit(split[0], callbacks=[("keep_best", selection)])
     net, epochs = selected_net, selection.best_epoch
     if retrain:
@@ -236,7 +242,7 @@ def _train_keeping_best(params, X, y, data_args, device, seeds, split, scorer, *
 
 
 class KeepBestOnHeldOut(Callback):
-    """skorch callback: score the net before training and after each epoch, keep the best.
+    """skorch callback: score the net before training and after each epoch, choose the best.
 
     The score of the untrained net is the first entry of ``scores``, so a
     net that training only made worse comes back untrained. Each epoch's score
@@ -264,22 +270,28 @@ class KeepBestOnHeldOut(Callback):
         Stop after this many epochs without improvement; ``None`` runs every
         epoch (the one-cycle schedule's last epochs, at a low learning rate,
         are often the best).
+    keep : {'best', 'latest_gain'}, default='best'
+        The state the net ends training in: the best epoch's, or that of
+        the latest epoch that beats the untrained net clearly
+        (:meth:`latest_clear_gain`), the epochs a net trained again on every
+        row runs to, so that choices made on this net stand for that one.
 
     Attributes
     ----------
     scores : list of float
         The untrained net's score, then each epoch's.
     best_epoch : int
-        The epoch kept; 0 is the untrained net.
+        The best epoch; 0 is the untrained net.
     """
 
-    def __init__(self, scorer, patience=None):
+    def __init__(self, scorer, patience=None, keep="best"):
         self.scorer = scorer
         self.patience = patience
+        self.keep = keep
 
     def initialize(self):
         self.scores, self.best_epoch, self._items = [], 0, []
-        self._best_state = None
+        self._kept_state = None
         return self
 
     def latest_clear_gain(self):
@@ -305,9 +317,9 @@ class KeepBestOnHeldOut(Callback):
 
     def on_train_begin(self, net, **kwargs):
         # Per-item scores of every epoch (the untrained net's first), and the
-        # state of the best net so far.
+        # state to end in so far.
         self._items = [self._rate(net)]
-        self._best_state = self._state(net)
+        self._kept_state = self._state(net)
         self.scores, self.best_epoch = [float(self._items[0].mean())], 0
 
     def on_epoch_end(self, net, **kwargs):
@@ -316,24 +328,28 @@ class KeepBestOnHeldOut(Callback):
         score = float(items.mean())
         self.scores.append(score)
         # The best of the epochs that beat the untrained net beyond noise.
-        is_best = score > self.scores[self.best_epoch] and self._beats_untrained(items)
+        gains = self._beats_untrained(items)
+        is_best = score > self.scores[self.best_epoch] and gains
         net.history.record("valid_score", score)
         net.history.record("valid_score_best", is_best)
         if is_best:
-            self.best_epoch, self._best_state = len(self.scores) - 1, self._state(net)
-        elif self.patience is not None and len(self.scores) - 1 - self.best_epoch >= self.patience:
+            self.best_epoch = len(self.scores) - 1
+        if is_best or (gains and self.keep == "latest_gain"):
+            self._kept_state = self._state(net)
+        stalled = len(self.scores) - 1 - self.best_epoch
+        if self.patience is not None and stalled >= self.patience:
             raise KeyboardInterrupt  # how skorch's own EarlyStopping ends the fit loop
 
     def _beats_untrained(self, items):
         return _clear_gain(items - self._items[0])  # the untrained net's
 
     def on_train_end(self, net, **kwargs):
-        module_state, criterion_state = self._best_state
+        module_state, criterion_state = self._kept_state
         net.module_.load_state_dict(module_state)
         net.criterion_.load_state_dict(criterion_state)
         # A copy of the weights, not needed after training: not kept with
         # the net (the per-item scores are, for ``latest_clear_gain``).
-        self._best_state = None
+        self._kept_state = None
 
 
 def _clear_gain(gains):

@@ -1,10 +1,14 @@
 """Keep what transfers: the held-out selection of the training epoch."""
 
+import copy
+
 import numpy as np
 import pytest
+import torch
 from sklearn.preprocessing import FunctionTransformer
 from skorch.callbacks import Callback
 
+import sksiamese._embedder
 from sksiamese import OneShotClassifier, SiameseEmbedder, SiameseVerifier
 from sksiamese._held_out import (
     HeldOutPairAUC,
@@ -59,7 +63,7 @@ def test_untrained_network_is_kept_when_training_only_hurts(digits, monkeypatch)
     np.testing.assert_allclose(np.linalg.norm(E[:, None] - E[None], axis=2), expected, atol=1e-4)
 
 
-def test_few_classes_retrain_on_every_class_up_to_the_best_epoch(digits, monkeypatch):
+def test_few_classes_retrain_on_every_class_up_to_the_last_epoch_that_gained(digits, monkeypatch):
     X, y, _, _ = digits
     scores = [0.3, 0.2, 0.9, 0.25, 0.2]  # epochs 3 and 4 lose to the untrained net
     monkeypatch.setattr(OneShotEpisodes, "__call__", ScriptedScores(scores))
@@ -285,7 +289,7 @@ def test_a_clear_gain_keeps_the_trained_network(digits, monkeypatch):
     assert embedder.best_epoch_ == 2
 
 
-def test_retraining_anneals_the_learning_rate_over_the_best_epochs(digits, monkeypatch):
+def test_retraining_anneals_the_learning_rate_over_its_own_epochs(digits, monkeypatch):
     # Bug caught: the retraining stopped a longer one-cycle schedule midway, at a high rate.
     X, y, _, _ = digits
     monkeypatch.setattr(OneShotEpisodes, "__call__", ScriptedScores([0.4, 0.5, 0.9, 0.3, 0.2]))
@@ -334,12 +338,48 @@ def test_a_single_score_has_no_noise_to_judge_so_any_gain_counts(digits, monkeyp
     assert embedder.best_epoch_ == 1
 
 
-def test_verifier_retrains_for_the_best_epochs_with_their_schedule(digits, monkeypatch):
+def test_verifier_retrains_to_the_last_epoch_that_gained_with_its_schedule(digits, monkeypatch):
     X, y, _, _ = digits
     pairs, same = make_pairs(X, y, 3000, random_state=0)
-    monkeypatch.setattr(HeldOutPairAUC, "__call__", ScriptedScores([0.5, 0.6, 0.8, 0.4]))
-    verifier = SiameseVerifier(max_epochs=3, lr=1e-3, random_state=0).fit(pairs, same)
-    assert verifier.best_epoch_ == 2 and verifier.n_iter_ == 2
-    # Annealed to its end; two epochs of a three-epoch one-cycle schedule
-    # would leave it near half the peak of 1e-3.
+    scores = [0.5, 0.6, 0.8, 0.7, 0.4]  # best epoch 2; epoch 3 still beats the untrained
+    monkeypatch.setattr(HeldOutPairAUC, "__call__", ScriptedScores(scores))
+    verifier = SiameseVerifier(max_epochs=4, lr=1e-3, random_state=0).fit(pairs, same)
+    assert verifier.best_epoch_ == 2 and verifier.n_iter_ == 3
+    # Annealed to its end; three epochs of a four-epoch one-cycle schedule
+    # would leave it far above.
     assert verifier.net_.optimizer_.param_groups[0]["lr"] < 1e-5
+
+
+class StateRecorder(Callback):
+    """Appends a copy of the branch's weights to ``states`` after every epoch of every training.
+
+    A class attribute: the estimator trains copies of its callbacks.
+    """
+
+    states = []
+
+    def on_epoch_end(self, net, **kwargs):
+        StateRecorder.states.append(copy.deepcopy(net.module_.state_dict()))
+
+
+def test_calibration_is_chosen_on_the_held_out_net_at_the_retrained_epochs(digits, monkeypatch):
+    # Bug caught: the temperature was fitted on the net of the best epoch while
+    # the kept net ran on to a later one.
+    X, y, _, _ = digits
+    monkeypatch.setattr(OneShotEpisodes, "__call__", ScriptedScores([0.4, 0.5, 0.9, 0.6, 0.3]))
+    seen = {}
+
+    def temperature(trained, *args):
+        seen["selected"] = copy.deepcopy(trained.selected_net.module_.state_dict())
+        return 1.0
+
+    monkeypatch.setattr(sksiamese._embedder, "embedder_temperature", temperature)
+    states = StateRecorder.states
+    states.clear()
+    embedder = SiameseEmbedder(max_epochs=4, callbacks=[StateRecorder()], random_state=0)
+    embedder.fit(X, y)
+    assert embedder.best_epoch_ == 2 and embedder.n_iter_ == 3
+    assert len(states) == 4 + 3  # the held-out training, then the retraining
+    at_epoch_3 = states[2]  # the held-out training's third epoch
+    for name, weights in seen["selected"].items():
+        torch.testing.assert_close(weights, at_epoch_3[name])
