@@ -12,9 +12,15 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import (
+    check_array,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+)
 
 from ._compat import validate_data
+from ._image_paths import as_image_files
 from ._params import ROUTED_PREFIXES, TRAINING_PARAMETERS, TrainingParams, constraints
 
 
@@ -102,7 +108,10 @@ class RoutedParamsMixin:
 
 
 def validate_samples(estimator, X, y="no_validation", *, reset):
-    """Validate 2-D features or image arrays; sparse stays sparse (CSR).
+    """Validate 2-D features, image arrays or image files; sparse stays sparse (CSR).
+
+    Image files (:class:`~sksiamese.datasets.ImageFiles`, or a 1-D sequence
+    of paths, decoded with ``load_images``' defaults) stay on disk.
 
     On ``reset`` the sample shape is recorded in ``sample_shape_`` and the
     number of features of one sample, flattened, in ``n_features_in_`` (what
@@ -111,6 +120,9 @@ def validate_samples(estimator, X, y="no_validation", *, reset):
     """
     if not reset:
         check_is_fitted(estimator)
+    files = as_image_files(X)
+    if files is not None:
+        return _validate_files(estimator, files, y, reset=reset)
     images = _as_images(X)
     if images is not None:
         if not reset:
@@ -129,6 +141,20 @@ def validate_samples(estimator, X, y="no_validation", *, reset):
     else:
         _check_sample_shape(estimator, X)
     return X if isinstance(y, str) and y == "no_validation" else (X, y)
+
+
+def _validate_files(estimator, files, y, *, reset):
+    """:func:`validate_samples` for images on disk: their decoded shape, nothing read."""
+    if reset:
+        estimator.sample_shape_ = files.sample_shape
+        estimator.n_features_in_ = int(np.prod(files.sample_shape))
+    else:
+        _check_sample_shape(estimator, files)
+    if isinstance(y, str) and y == "no_validation":
+        return files
+    y = column_or_1d(y, warn=True)
+    check_consistent_length(files, y)
+    return files, y
 
 
 def _as_images(X):

@@ -10,10 +10,12 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from ._image_paths import ImageFiles, file_batches
+
 
 def _as_tensor_source(X):
-    """Dense arrays become a tensor sharing their memory; sparse stays sparse."""
-    return X if sp.issparse(X) else torch.as_tensor(X)
+    """Dense arrays become a tensor sharing their memory; sparse and files stay as they are."""
+    return X if sp.issparse(X) or isinstance(X, ImageFiles) else torch.as_tensor(X)
 
 
 def _take(X, index):
@@ -32,7 +34,7 @@ def _on_device(X, device):
 
     Batches gathered from data already on the GPU cost no host-to-device copy.
     """
-    if device is None or torch.device(device).type != "cuda" or sp.issparse(X):
+    if device is None or torch.device(device).type != "cuda" or not isinstance(X, torch.Tensor):
         return X
     free, _ = torch.cuda.mem_get_info(torch.device(device))
     if X.element_size() * X.nelement() > _DEVICE_SHARE * free:
@@ -64,9 +66,15 @@ class SequentialBatches:
     def __len__(self):
         return -(-self.X.shape[0] // self.batch_size)
 
-    def __iter__(self):
+    def _indices(self):
         for start in range(0, self.X.shape[0], self.batch_size):
-            index = torch.arange(start, min(start + self.batch_size, self.X.shape[0]))
+            yield torch.arange(start, min(start + self.batch_size, self.X.shape[0]))
+
+    def __iter__(self):
+        if isinstance(self.X, ImageFiles):
+            yield from file_batches(self.X, self.y, self._indices(), training=False)
+            return
+        for index in self._indices():
             yield _take(self.X, index), None if self.y is None else self.y[index]
 
 
@@ -82,7 +90,9 @@ class ClassBalancedBatches:
     Parameters
     ----------
     dataset : skorch.dataset.Dataset
-        ``dataset.y`` holds integer class codes.
+        ``dataset.y`` holds integer class codes. ``dataset.X`` may be
+        :class:`~sksiamese.datasets.ImageFiles`: batches are then drawn
+        from the labels here and decoded in its ``DataLoader`` workers.
     batch_size : int
         Unused; present because skorch passes it to every iterator.
     classes_per_batch : int
@@ -91,6 +101,10 @@ class ClassBalancedBatches:
         Samples per class (K).
     seed : int
         Seed of the batch sampler.
+    share : tuple of (int, int), default=(0, 1)
+        ``(rank, world_size)`` of a data-parallel fit: every process draws
+        the same batch and keeps the ``rank``-th of ``world_size`` equal
+        shares of its classes.
     device : str or torch.device, default=None
         Where the batches are used. For CUDA, dense data is copied to the GPU
         once when it takes at most a quarter of the free GPU memory, and
@@ -107,6 +121,7 @@ class ClassBalancedBatches:
         classes_per_batch,
         samples_per_class,
         seed,
+        share=(0, 1),
         device=None,
     ):
         self.device = device
@@ -117,15 +132,25 @@ class ClassBalancedBatches:
         self.generator = torch.Generator().manual_seed(seed)
         self._members = self._class_members(labels)
         self.classes_per_batch = min(classes_per_batch, len(self._members))
+        self.rank, self.world_size = share
+        if self.classes_per_batch % self.world_size:
+            raise ValueError(
+                f"{self.world_size} processes cannot share batches of "
+                f"{self.classes_per_batch} classes equally: set classes_per_batch to a "
+                "multiple of the number of processes (with at least that many classes "
+                "of two or more samples)."
+            )
         per_batch = self.classes_per_batch * samples_per_class
         self.n_batches = max(1, round(len(self.y) / per_batch))
 
     @staticmethod
     def _class_members(y):
         """Padded ``(n_classes, max_count)`` index table of the eligible classes."""
-        classes, counts = torch.unique(y, return_counts=True)
-        eligible = classes[counts >= 2]
-        members = [torch.nonzero(y == c).flatten() for c in eligible]
+        # One stable sort, not a scan of y per class: O(n log n) time and O(n)
+        # memory with a hundred thousand classes. Members stay in index order.
+        order = torch.argsort(y, stable=True)
+        _, counts = torch.unique_consecutive(y[order], return_counts=True)
+        members = [m for m in torch.split(order, counts.tolist()) if len(m) >= 2]
         return torch.nn.utils.rnn.pad_sequence(members, batch_first=True, padding_value=-1)
 
     def __len__(self):
@@ -140,11 +165,20 @@ class ClassBalancedBatches:
         keys = torch.rand(chosen.shape, generator=g).masked_fill(chosen < 0, 2.0)
         k = min(self.samples_per_class, width)
         picked = chosen.gather(1, keys.topk(k, dim=1, largest=False).indices)
+        share = self.classes_per_batch // self.world_size
+        picked = picked[self.rank * share : (self.rank + 1) * share]
         return picked[picked >= 0]
 
-    def __iter__(self):
+    def _draws(self):
         for _ in range(self.n_batches):
-            index = self._draw()
+            yield self._draw()
+
+    def __iter__(self):
+        if isinstance(self.X, ImageFiles):
+            for images, labels in file_batches(self.X, self.y, self._draws(), training=True):
+                yield _to_device(images, self.device), _to_device(labels, self.device)
+            return
+        for index in self._draws():
             yield (
                 _to_device(_take(self.X, index), self.device),
                 _to_device(self.y[index.to(self.y.device)], self.device),

@@ -204,6 +204,8 @@ class OneShotClassifier(ClassifierMixin, NeighborsMixin, ClassifierWeightsMixin,
         inference_views="auto",
         verbose=0,
         random_state=None,
+        checkpoint_dir=None,
+        warm_start=False,
         **kwargs,
     ):
         self._store_parameters(locals())
@@ -233,14 +235,17 @@ class OneShotClassifier(ClassifierMixin, NeighborsMixin, ClassifierWeightsMixin,
                 f"The support set needs at least two classes; got 1 class ({classes[0]!r})."
             )
         self._check_routed()
-        if self.embedder is None:
-            embedder = SiameseEmbedder(**self._embedder_params())
+        if self.embedder is None and self.warm_start and hasattr(self, "embedder_"):
+            # warm_start: its own fitted embedder trains on, not a copy of it.
+            embedder = self.embedder_.set_params(**self._embedder_params())
+        elif self.embedder is None:
+            embedder = clone(SiameseEmbedder(**self._embedder_params()))
         else:
             # random_state still seeds the support rows calibration draws.
             warn_unused_training_parameters(self, "embedder is given", still_used=["random_state"])
-            embedder = self.embedder
+            embedder = clone(self.embedder)
         check_index(self.index, self.index_params, compared_by_distance(inner_embedder(embedder)))
-        embedder = clone(embedder).fit(X, y)
+        embedder.fit(X, y)
         embeddings = embed(embedder, X)
         support, support_codes = enrol(
             embeddings, torch.as_tensor(codes), len(classes), self.aggregation

@@ -1,5 +1,7 @@
 """SiameseEmbedder: a transformer that learns a similarity from class labels."""
 
+import dataclasses
+
 import numpy as np
 import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
@@ -192,6 +194,8 @@ class SiameseEmbedder(
         inference_views="auto",
         verbose=0,
         random_state=None,
+        checkpoint_dir=None,
+        warm_start=False,
         **kwargs,
     ):
         self._store_parameters(locals())
@@ -213,15 +217,18 @@ class SiameseEmbedder(
         self : SiameseEmbedder
             The fitted embedder.
         """
-        X, y = validate_samples(self, X, y, reset=True)
+        warm = self.warm_start and hasattr(self, "net_")
+        # A warm start needs samples of the shape its network was fitted on.
+        X, y = validate_samples(self, X, y, reset=not warm)
         _, codes = check_training_labels(y)
         _check_loss_classes(self.loss, int(codes.max()) + 1)
         self._check_routed()
         random_state = check_random_state(self.random_state)
         device = resolve_device(self.device)
-        trained = train_on_classes(
-            self._training_params(), X, codes, device, random_state, type(self).__name__
-        )
+        params = self._training_params()
+        if warm:
+            params = dataclasses.replace(params, start_from=(self.net_, self._default_module_args))
+        trained = train_on_classes(params, X, codes, device, random_state, type(self).__name__)
         net = trained.net
         distortions = keep_views_that_pay(
             self.inference_views,

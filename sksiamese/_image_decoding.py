@@ -80,6 +80,8 @@ def _eight_bit(image):
 def _fit(image, size, keep_aspect):
     """``image`` resized to ``size`` (width, height); padded with its own background if asked."""
     width, height = size
+    if image.size == size:
+        return image  # nothing to scale nor pad (as after resizing to its own size)
     if not keep_aspect:
         return _resize(image, size)
     scale = min(width / image.width, height / image.height)

@@ -32,6 +32,7 @@ def load_images(
     pattern=None,
     target=None,
     on_error="raise",
+    decode=True,
     return_X_y=False,
 ):
     """Load a folder or a zip of images, labelled by sub-folder or by file name.
@@ -86,6 +87,13 @@ def load_images(
         What to do with image files that cannot be decoded: raise a
         ``ValueError`` naming the file, or leave them out with a warning that
         counts them (their names are in ``skipped``).
+    decode : bool, default=True
+        ``False`` reads no pixel: ``data`` is then an
+        :class:`~sksiamese.datasets.ImageFiles` of the files (a folder only),
+        which the estimators take as they take the array and decode batch by
+        batch, with these options, in ``DataLoader`` worker processes. For
+        collections larger than memory. Unreadable files are then found when
+        a batch reads them (``on_error`` says what happens).
     return_X_y : bool, default=False
         Return ``(data, target)`` instead of the ``Bunch``.
 
@@ -123,6 +131,10 @@ def load_images(
     height, width = _check_arguments(image_size, color, background, pattern, target, on_error)
     source = _source_name(path)
     files, archive = _image_files(path)
+    if not decode:
+        options = dict(image_size=(height, width), color=color, invert=invert)
+        options.update(background=background, keep_aspect=keep_aspect, on_error=on_error)
+        return _undecoded(path, files, archive, source, pattern, target, options, return_X_y)
     try:
         relative, read, members = _relative_files(files, archive, source)
         names, labels, columns = _labels(relative, pattern, target, source)
@@ -162,6 +174,36 @@ def load_images(
             f"{'aspect kept and padded' if keep_aspect else 'stretched'}"
             f"{', background removed' if background == 'remove' else ''}"
             f"{', inverted' if invert else ''}; {len(skipped)} unreadable files skipped."
+        ),
+    )
+
+
+def _undecoded(path, files, archive, source, pattern, target, options, return_X_y):
+    """``load_images(decode=False)``: the files as :class:`ImageFiles`, with their labels."""
+    from ._image_paths import ImageFiles
+
+    if archive is not None:
+        archive.close()
+        raise ValueError(
+            f"decode=False reads the files from a folder; {source} is a zip: extract it, "
+            "or load it decoded."
+        )
+    names, labels, columns = _labels([name for name, _ in files], pattern, target, source)
+    paths = [Path(os.fspath(path), name) for name in names]
+    data = ImageFiles(paths, **options)
+    target_names, codes = np.unique(labels, return_inverse=True)
+    if return_X_y:
+        return data, codes
+    return Bunch(
+        data=data,
+        target=codes,
+        target_names=target_names,
+        groups=Bunch(**columns),
+        filenames=data.paths,
+        skipped=[],
+        DESCR=(
+            f"{len(data)} image files of {source} in {len(target_names)} classes, "
+            f"not decoded: each decoded to {data.sample_shape} when a batch needs it."
         ),
     )
 

@@ -9,6 +9,7 @@ from skorch.utils import to_tensor
 
 from ._base import unique_samples
 from ._batches import SequentialBatches
+from ._distributed import combine_gradients, gather_batch, world
 
 # Rows of every inference batch are padded to a multiple of this.
 ROW_BLOCK = 8
@@ -23,17 +24,36 @@ class _SiameseSteps:
     in-batch losses need. The criterion receives ``(embeddings, labels)``,
     which skorch's ``get_loss`` already passes as ``(y_pred, y_true)``.
     ``augmentation``, a callable mapping a batch of images to distorted images,
-    is applied to training batches on the net's device.
+    is applied to training batches on the net's device. In a data-parallel
+    fit (:mod:`sksiamese._distributed`) the loss sees every process's share
+    of the batch and the gradients are combined over the processes.
     """
 
     def __init__(self, *args, augmentation=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.augmentation = augmentation
+        self._training_batches = self._resumed_batches_rng = None
 
     def get_iterator(self, dataset, training=False):
         if dataset.y is None:
             return SequentialBatches(dataset, self.batch_size)
-        return super().get_iterator(dataset, training=training)
+        iterator = super().get_iterator(dataset, training=training)
+        if training:
+            # Kept for checkpoints, which save and restore its random generator.
+            self._training_batches = iterator
+            if self._resumed_batches_rng is not None:
+                iterator.generator.set_state(self._resumed_batches_rng)
+                self._resumed_batches_rng = None
+        return iterator
+
+    def training_batches_rng(self):
+        """The state of the training batches' generator; ``None`` before training."""
+        batches = self._training_batches
+        return None if batches is None else batches.generator.get_state()
+
+    def resume_training_batches_rng(self, state):
+        """Give the next training batches the generator state ``state`` (a checkpoint's)."""
+        self._resumed_batches_rng = state
 
     def evaluation_step(self, batch, training=False):
         # BLAS computes a row of a matrix product the same way whatever the
@@ -51,7 +71,20 @@ class _SiameseSteps:
         if self.augmentation is not None:
             Xi, yi = unpack_data(batch)
             batch = self.augmentation(to_tensor(Xi, device=self.device)), yi
-        return super().train_step_single(batch, **fit_params)
+        step = super().train_step_single(batch, **fit_params)
+        if world()[1] > 1:
+            embedding = list(self.module_.parameters())
+            loss_own = [
+                p for p in self.criterion_.parameters() if all(p is not q for q in embedding)
+            ]
+            combine_gradients(embedding, loss_own)
+        return step
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        if training and world()[1] > 1:  # the loss and its miner see every share
+            y_true = to_tensor(y_true, device=y_pred.device)
+            y_pred, y_true = gather_batch(y_pred, y_true)
+        return super().get_loss(y_pred, y_true, X=X, training=training)
 
 
 class SiameseNet(_SiameseSteps, NeuralNet):
@@ -156,6 +189,7 @@ def release_training_state(net):
         cb for cb in net.callbacks if not (isinstance(cb, tuple) and cb[0] == "keep_best")
     ]
     net.initialize_callbacks()
+    net._training_batches = None  # holds the training data
 
 
 class FiniteLoss(Callback):

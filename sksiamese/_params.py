@@ -10,6 +10,7 @@ embedder it trains. Training itself receives a :class:`TrainingParams`.
 
 import dataclasses
 import inspect
+import os
 from numbers import Integral, Real
 from typing import Any, NamedTuple
 
@@ -267,6 +268,30 @@ Seeds weight initialisation, batch sampling and the validation split.
 The same integer and data give identical embeddings on the CPU.
 Torch's global random state is left as it was found.""",
     ),
+    "checkpoint_dir": Parameter(
+        "str, path-like or None",
+        [str, os.PathLike, None],
+        """\
+Folder where ``fit`` writes a checkpoint after every epoch (weights,
+optimizer, learning-rate schedule, held-out scores, random generators,
+history), and from which a fit with the same settings and data resumes
+where a killed one stopped, ending with the weights the uninterrupted fit
+would have (bitwise on the CPU). Needs an int ``random_state``. A folder
+holding checkpoints of other settings is refused; a damaged checkpoint is
+refused, never read. Checkpoints stay after ``fit``: fitting again resumes
+from them (nothing left to train). The state of your own ``callbacks`` is
+not saved.""",
+    ),
+    "warm_start": Parameter(
+        "bool",
+        ["boolean"],
+        """\
+When fitted already, ``fit`` starts from the fitted network (and the
+loss's own parameters) instead of new weights, and trains it for
+``max_epochs`` more epochs on the data given, with a new optimizer and
+learning-rate schedule; ``early_stopping`` then compares the epochs with
+the starting network. The samples must have the shape seen before.""",
+    ),
 }
 
 KWARGS_DOC = """\
@@ -342,7 +367,11 @@ class TrainingParams:
     inference_views: Any
     verbose: int
     random_state: Any
+    checkpoint_dir: Any
+    warm_start: bool
     routed: dict
+    # warm_start: (fitted net, its default module's arguments) to start from.
+    start_from: Any = None
 
     @classmethod
     def of(cls, estimator, **not_applicable):

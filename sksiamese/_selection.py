@@ -41,6 +41,14 @@ from typing import Any
 import numpy as np
 from skorch.callbacks import Callback
 
+from ._distributed import (
+    check_processes_agree,
+    decided_once,
+    join_launched_group,
+    local_device,
+    world,
+)
+from ._fingerprints import data_digest, settings_digest
 from ._held_out import (
     HeldOutPairAUC,
     OneShotEpisodes,
@@ -108,11 +116,16 @@ class TrainedNet:
 
 def train_on_classes(params, X, codes, device, random_state, owner):
     """Train the net of an embedder's fit, selecting on held-out classes by the rule."""
+    join_launched_group(device)
+    device = local_device(device)
     seeds = draw_seeds(random_state)
+    _check_data_parallel(params, X, codes, seeds)
     mode = selection_mode(params.early_stopping)
     n_classes = int((np.bincount(codes) >= 2).sum())
     few = n_classes < FEW_CLASSES
     data_args = mlp_data_args(X, few, np.random.RandomState(seeds["scale"]))
+    if params.start_from is not None:  # warm_start: the fitted network's architecture
+        data_args = params.start_from[1]
     split = scorer = check = None
     if mode is True or (mode == "auto" and few):
         rng = np.random.RandomState(seeds["split"])
@@ -146,6 +159,11 @@ def train_on_pairs(params, pairs, same, device, random_state, owner, *, units=No
     all held out, or none.
     """
     seeds = draw_seeds(random_state)
+    if world()[1] > 1:
+        raise ValueError(
+            "Data-parallel training shares class-balanced batches between the processes; "
+            f"{owner} trained on pairs runs in one process."
+        )
     components = pair_groups(pairs, same)
     # The classes behind the pairs, as far as same pairs reveal them.
     n_classes = len(np.unique(components[same == 1]))
@@ -172,6 +190,19 @@ def train_on_pairs(params, pairs, same, device, random_state, owner, *, units=No
     )
     _warn_if_untrained_is_best(owner, trained, "ROC AUC")
     return trained
+
+
+def _check_data_parallel(params, X, codes, seeds):
+    """In a data-parallel fit, check that every process has the same data and settings."""
+    if world()[1] == 1:
+        return
+    if params.accelerator is not None:
+        raise ValueError(
+            "accelerator= wraps the module in its own DistributedDataParallel, which "
+            "averages gradients that sksiamese's data-parallel training sums: launch "
+            "with torchrun or accelerate launch, and leave accelerator=None."
+        )
+    check_processes_agree(data=data_digest(X, codes), settings=settings_digest(params, seeds))
 
 
 def _whole_units(split, units, same):
@@ -308,8 +339,19 @@ class KeepBestOnHeldOut(Callback):
         ]
         return gaining[-1]
 
+    def state(self):
+        """The selection so far, as a checkpoint saves it (:mod:`sksiamese._checkpoints`)."""
+        return {"items": self._items, "best_epoch": self.best_epoch, "kept": self._kept_state}
+
+    def restore(self, state):
+        """Continue from a checkpoint's :meth:`state`."""
+        self._items, self.best_epoch = state["items"], state["best_epoch"]
+        self._kept_state = state["kept"]
+        self.scores = [float(items.mean()) for items in self._items]
+
     def _rate(self, net):
-        return np.atleast_1d(np.asarray(self.scorer(net), dtype=float))
+        # Data-parallel: process 0 scores, and every process takes its decision.
+        return decided_once(lambda: np.atleast_1d(np.asarray(self.scorer(net), dtype=float)))
 
     @staticmethod
     def _state(net):

@@ -16,6 +16,8 @@ from skorch.dataset import Dataset
 from torch.optim.lr_scheduler import OneCycleLR
 
 from ._batches import ClassBalancedBatches
+from ._checkpoints import phase_checkpoint
+from ._distributed import check_processes_agree, world
 from ._net import FiniteLoss, PairBranch, SiameseNet, accelerated_net_class, release_training_state
 from .augmentation import RandomAffine
 from .losses import BCEPairLoss, ContrastiveLoss, EmbeddingLoss, PairLoss, TripletLoss
@@ -273,6 +275,7 @@ def _class_task(params, branch, branch_args, embedding_dim, sample_shape, device
         samples_per_class=params.samples_per_class,
         device=None if accelerator is not None else device,
         seed=train_seed,
+        share=world(),  # data-parallel: the same batch drawn, a share of it kept
     )
     return dict(
         module=branch,
@@ -314,7 +317,19 @@ def fit_net(params, X, y, data_args, device, seeds, *, pairs, callbacks=(), epoc
             params, sample_shape, device, seeds, steps, data_args, callbacks, pairs=pairs
         )
         net.initialize()
+        if params.start_from is not None:  # warm_start: the fitted net's weights
+            fitted = params.start_from[0]
+            net.module_.load_state_dict(fitted.module_.state_dict())
+            net.criterion_.load_state_dict(fitted.criterion_.state_dict())
+        # Same seeds, same module: a difference here is a different configuration.
+        check_processes_agree(initial_weights=list(net.module_.state_dict().values()))
+        todo = net.max_epochs if epochs is None else epochs
+        if params.checkpoint_dir is not None and todo:
+            checkpoint, done = phase_checkpoint(params.checkpoint_dir, params, seeds, X, y, net)
+            check_processes_agree(epochs_in_checkpoint=done)
+            net.callbacks_.append(("checkpoint", checkpoint.initialize()))
+            todo -= done
         if epochs != 0:
-            net.partial_fit(X, y, epochs=epochs)
+            net.partial_fit(X, y, epochs=todo)
     release_training_state(net)
     return net

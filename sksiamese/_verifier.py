@@ -56,6 +56,8 @@ _NOT_APPLICABLE = dict(
     accelerator=None,
     augment=False,
     inference_views=1,
+    checkpoint_dir=None,
+    warm_start=False,
 )
 # Set only when the verifier trains its own network.
 _TRAINING_ATTRIBUTES = ("net_", "n_iter_", "loss_curve_", "validation_scores_", "best_epoch_")

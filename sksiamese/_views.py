@@ -3,6 +3,7 @@
 import numpy as np
 import torch
 
+from ._image_paths import ImageFiles
 from ._training import augmentation_for
 from .augmentation import distort
 
@@ -24,7 +25,10 @@ def embed_views(net, X, distortions):
         return net.forward(X).float()
     chunks = []
     for start in range(0, len(X), _VIEW_CHUNK):
-        images = torch.as_tensor(X[start : start + _VIEW_CHUNK], device=net.device)
+        chunk = X[start : start + _VIEW_CHUNK]
+        if isinstance(chunk, ImageFiles):
+            chunk = chunk.to_array()
+        images = torch.as_tensor(chunk, device=net.device)
         views = [images] + [distort(images, theta) for theta in distortions]
         embeddings = torch.stack([net.forward(view).float() for view in views])
         mean = embeddings.mean(0)

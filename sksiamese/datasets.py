@@ -21,8 +21,9 @@ from PIL import Image
 from sklearn.utils import Bunch
 
 from ._image_files import load_images
+from ._image_paths import ImageFiles
 
-__all__ = ["fetch_omniglot", "fetch_omniglot_runs", "get_data_home", "load_images"]
+__all__ = ["ImageFiles", "fetch_omniglot", "fetch_omniglot_runs", "get_data_home", "load_images"]
 
 _BASE_URL = "https://github.com/brendenlake/omniglot/raw/master/python/"
 

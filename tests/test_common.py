@@ -160,7 +160,8 @@ def test_training_parameters_are_one_list_with_one_default():
     from sksiamese._params import TRAINING_PARAMETERS, TrainingParams
 
     fields = [field.name for field in dataclasses.fields(TrainingParams)]
-    assert fields == [*TRAINING_PARAMETERS, "routed"]
+    # Then what fit adds: routed parameters, and warm_start's fitted network.
+    assert fields == [*TRAINING_PARAMETERS, "routed", "start_from"]
     embedder = inspect.signature(SiameseEmbedder).parameters
     classifier = inspect.signature(OneShotClassifier).parameters
     for name in TRAINING_PARAMETERS:

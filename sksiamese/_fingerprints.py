@@ -1,0 +1,65 @@
+"""Digests that tell whether two fits were given the same data and settings.
+
+Data-parallel processes compare them before training
+(:mod:`sksiamese._distributed`); a checkpoint records them, so that a fit
+never resumes from another's (:mod:`sksiamese._checkpoints`).
+"""
+
+import hashlib
+
+import numpy as np
+import torch
+
+from ._image_paths import ImageFiles
+
+# The settings that change what a fit computes, beyond its seeds and data.
+_SETTINGS = (
+    "loss",
+    "margin",
+    "mining",
+    "miner",
+    "embedding_dim",
+    "lr",
+    "lr_schedule",
+    "max_epochs",
+    "batch_size",
+    "classes_per_batch",
+    "samples_per_class",
+    "early_stopping",
+    "validation_fraction",
+    "n_iter_no_change",
+    "augment",
+)
+
+
+def digest(*parts):
+    """SHA-256 of ``parts``: arrays and tensors by shape, dtype and bytes, the rest by ``repr``."""
+    hasher = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, torch.Tensor):
+            part = part.detach().cpu().numpy()
+        if isinstance(part, np.ndarray):
+            hasher.update(repr((part.shape, part.dtype)).encode())
+            part = np.ascontiguousarray(part).tobytes()
+        hasher.update(part if isinstance(part, bytes) else repr(part).encode())
+    return hasher.hexdigest()
+
+
+def data_digest(X, y):
+    """Digest of training data: every label, and the samples' shape and first and last rows.
+
+    Files are known by their paths and decoding options. Hashing every
+    sample of an array would cost a pass over it; a change of data that
+    keeps its shape, labels, first and last 64 rows goes unnoticed.
+    """
+    if isinstance(X, ImageFiles):
+        return digest(X.paths, sorted((k, repr(v)) for k, v in vars(X).items() if k != "paths"), y)
+    head, tail = X[:64], X[-64:]
+    if hasattr(head, "toarray"):
+        head, tail = head.toarray(), tail.toarray()
+    return digest(X.shape, head, tail, np.asarray(y))
+
+
+def settings_digest(params, seeds):
+    """Digest of the settings that change what a fit computes, and of its seeds."""
+    return digest(*(getattr(params, name) for name in _SETTINGS), sorted(seeds.items()))

@@ -1,0 +1,141 @@
+"""Data-parallel training: two gloo processes on the CPU against one process on the same batches.
+
+The two processes start once (spawned, as ``torchrun`` would start them) and
+run every check; each test reads its part of what they saved.
+"""
+
+import os
+import socket
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from sklearn.datasets import load_digits
+
+from sksiamese import SiameseEmbedder
+from sksiamese._distributed import combine_gradients, gather_batch
+from sksiamese.losses import BCEPairLoss, ContrastiveLoss, EmbeddingLoss, TripletLoss
+from sksiamese.modules import MLPBranch
+
+pml = pytest.importorskip("pytorch_metric_learning")
+
+LOSSES = ("contrastive", "triplet", "bce", "pml")
+# Each process's share of the global batch: 2 of its 4 classes, 4 samples each.
+SHARE = 8
+FIT = dict(max_epochs=3, classes_per_batch=4, device="cpu", random_state=0)
+# Trained to the end with SGD: Adam divides by a gradient's running size, so a
+# parameter whose gradient is zero but for rounding (the last bias, which no
+# distance sees) would move by the learning rate in the rounding's direction.
+TRAINED = dict(FIT, early_stopping=False, optimizer=torch.optim.SGD, lr=0.05)
+
+
+def global_batch():
+    X, y = load_digits(return_X_y=True)
+    rows = np.concatenate([np.flatnonzero(y == digit)[:4] for digit in range(4)])
+    return torch.as_tensor(X[rows] / 16, dtype=torch.float32), torch.as_tensor(y[rows])
+
+
+def fit_data():
+    X, y = load_digits(return_X_y=True)
+    rows = np.concatenate([np.flatnonzero(y == digit)[:30] for digit in range(10)])
+    return (X[rows] / 16).astype(np.float32), y[rows]
+
+
+def criterion(name):
+    torch.manual_seed(1)  # the Koch head's initial weights
+    if name == "pml":
+        from pytorch_metric_learning import losses, miners
+
+        return EmbeddingLoss(losses.MultiSimilarityLoss(), miners.MultiSimilarityMiner())
+    return {
+        "contrastive": ContrastiveLoss(margin=0.5),
+        "triplet": TripletLoss(margin=0.5),
+        "bce": BCEPairLoss(embedding_dim=16),
+    }[name]
+
+
+def loss_and_gradients(name, rank=None):
+    """The loss of the global batch and the gradients of every parameter.
+
+    ``rank`` None: one process on the whole batch; else that process's share,
+    gathered as a data-parallel fit gathers it.
+    """
+    X, y = global_batch()
+    if rank is not None:
+        X, y = X[rank * SHARE : (rank + 1) * SHARE], y[rank * SHARE : (rank + 1) * SHARE]
+    torch.manual_seed(0)
+    module, loss_fn = MLPBranch(n_features=64, embedding_dim=16), criterion(name)
+    loss = loss_fn(*gather_batch(module(X), y))
+    loss.backward()
+    combine_gradients(module.parameters(), loss_fn.parameters())
+    return loss.item(), [p.grad.clone() for p in [*module.parameters(), *loss_fn.parameters()]]
+
+
+def run_checks():
+    """What one process of the pair computes and returns, for every test."""
+    rank = dist.get_rank()
+    results = {"losses": {name: loss_and_gradients(name, rank) for name in LOSSES}}
+    X, y = fit_data()
+    results["embeddings"] = SiameseEmbedder(**TRAINED).fit(X, y).transform(X)
+    results["validation_scores"] = SiameseEmbedder(**FIT).fit(X, y).validation_scores_
+    errors = {}
+    for case, (X_case, params) in {
+        "indivisible": (X, {**FIT, "classes_per_batch": 3}),
+        "disagree": (X + rank, FIT),
+    }.items():
+        try:
+            SiameseEmbedder(**params).fit(X_case, y)
+        except ValueError as error:
+            errors[case] = str(error)
+    results["errors"] = errors
+    return results
+
+
+def _process(rank, port, folder):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    try:
+        torch.save(run_checks(), os.path.join(folder, f"{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.fixture(scope="module")
+def two_processes(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("distributed")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    mp.start_processes(_process, args=(port, str(folder)), nprocs=2, start_method="spawn")
+    return [torch.load(folder / f"{rank}.pt", weights_only=False) for rank in range(2)]
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_distributed_loss_and_gradients_equal_one_process(two_processes, name):
+    loss, grads = loss_and_gradients(name)
+    for process in two_processes:
+        process_loss, process_grads = process["losses"][name]
+        assert process_loss == pytest.approx(loss, rel=1e-6)
+        for grad, process_grad in zip(grads, process_grads, strict=True):
+            torch.testing.assert_close(process_grad, grad, rtol=1e-5, atol=1e-6)
+
+
+def test_distributed_fit_equals_one_process(two_processes):
+    X, y = fit_data()
+    trained = SiameseEmbedder(**TRAINED).fit(X, y)
+    selected = SiameseEmbedder(**FIT).fit(X, y)
+    first, second = two_processes
+    np.testing.assert_array_equal(first["embeddings"], second["embeddings"])
+    np.testing.assert_allclose(first["embeddings"], trained.transform(X), atol=1e-5)
+    # Decided once: process 1 never scored, it took process 0's scores.
+    assert first["validation_scores"] == second["validation_scores"]
+    np.testing.assert_allclose(first["validation_scores"], selected.validation_scores_, atol=1e-9)
+
+
+def test_distributed_bad_input_is_a_clear_error(two_processes):
+    for process in two_processes:
+        errors = process["errors"]
+        assert "2 processes cannot share batches of 3 classes" in errors["indivisible"]
+        assert "were given different data" in errors["disagree"]
