@@ -23,6 +23,9 @@ from .similarity import similarity_of
 
 # Support examples a support set's temperature is fitted on, at most.
 CALIBRATION_ROWS = 2048
+# Training classes sampled after training for the collapse check and, without
+# held-out classes, the temperature (:func:`training_sample`).
+SAMPLE_CLASSES = 128
 
 
 def leave_one_out_scores(similarity, embeddings, codes, n_classes, aggregation, rows):
@@ -71,21 +74,38 @@ def support_temperature(similarity, embeddings, codes, n_classes, aggregation, r
     return fit_temperature(scores.numpy(), codes[rows])
 
 
-def embedder_temperature(trained, X, codes, distortions, random_state):
+def training_sample(codes, rng):
+    """Rows of two samples from each of up to ``SAMPLE_CLASSES`` training classes.
+
+    Embedded once after training, they serve the collapse check and, when no
+    class was held out, the temperature's episodes: enough one-shot queries
+    for one scalar, at a cost that does not grow with the training data.
+    """
+    counts = np.bincount(codes)
+    eligible = np.flatnonzero(counts >= 2)
+    classes = rng.choice(eligible, min(len(eligible), SAMPLE_CLASSES), replace=False)
+    rows = [rng.choice(np.flatnonzero(codes == c), 2, replace=False) for c in np.sort(classes)]
+    return np.concatenate(rows)
+
+
+def embedder_temperature(trained, sample_embeddings, sample_codes, distortions, random_state):
     """An embedder's temperature, from one-shot episodes, on held-out classes where there are.
 
     ``trained`` is the :class:`~sksiamese._selection.TrainedNet` of the fit:
     its ``check`` episodes on the held-out classes are scored by the net
-    trained without them; without held-out classes, episodes drawn from the
-    training data ``(X, codes)`` are scored by the final net (over-confident).
+    trained without them, embedding with ``distortions``. Without held-out
+    classes, the episodes are drawn from ``sample_embeddings``, the final
+    net's embeddings of a :func:`training_sample` whose classes are
+    ``sample_codes`` (over-confident: the net trained on them).
     """
     if trained.check is not None:
-        episodes, net = trained.check, trained.selected_net
+        net = trained.selected_net
+        scores, truth = trained.check.class_scores(
+            lambda samples: embed_views(net, samples, distortions), net.criterion_.similarity
+        )
     else:
-        episodes, net = OneShotEpisodes(X, codes, random_state), trained.net
-    scores, truth = episodes.class_scores(
-        lambda samples: embed_views(net, samples, distortions), net.criterion_.similarity
-    )
+        episodes = OneShotEpisodes(sample_embeddings, sample_codes, random_state)
+        scores, truth = episodes.class_scores(torch.as_tensor, trained.net.criterion_.similarity)
     return fit_temperature(scores, truth)
 
 

@@ -41,7 +41,13 @@ def join_launched_group(device):
     launched = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if not launched or not dist.is_available() or dist.is_initialized():
         return
-    dist.init_process_group("nccl" if torch.device(device).type == "cuda" else "gloo")
+    if torch.device(device).type == "cuda":
+        # NCCL's object exchanges (decisions, agreement checks) use the
+        # current device: each process's own GPU, not all GPU 0.
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl")
+    else:
+        dist.init_process_group("gloo")
 
 
 def local_device(device):

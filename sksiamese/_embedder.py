@@ -17,7 +17,7 @@ from ._base import (
     validate_samples,
 )
 from ._batches import can_form_positive_pair
-from ._calibration import embedder_temperature
+from ._calibration import embedder_temperature, training_sample
 from ._compat import _fit_context
 from ._net import embed_members
 from ._params import TRAINING_PARAMETERS, document_parameters
@@ -28,9 +28,6 @@ from ._training import criterion_for, output_dim
 from ._views import draw_distortions, embed_views, keep_views_that_pay
 from ._warnings import warn
 from .similarity import EuclideanSimilarity
-
-# Rows embedded to check for collapse after training.
-_COLLAPSE_ROWS = 2048
 
 
 def _check_loss_classes(loss, n_classes):
@@ -236,15 +233,18 @@ class SiameseEmbedder(
             trained,
         )
         loss_curve = list(net.history[:, "train_loss"]) if len(net.history) else []
-        rows = random_state.choice(X.shape[0], min(X.shape[0], _COLLAPSE_ROWS), replace=False)
-        self._warn_if_collapsed(
-            embed_views(net, X[np.sort(rows)], distortions), loss_curve, trained.epochs
+        # One small embedding pass after training, for the checks and calibration.
+        sample = training_sample(codes, random_state)
+        embeddings = embed_views(net, X[sample], distortions)
+        self._warn_if_collapsed(embeddings, loss_curve, trained.epochs)
+        temperature = embedder_temperature(
+            trained, embeddings, codes[sample], distortions, random_state
         )
         return self._set_fitted(
             net,
             sample_shape=self.sample_shape_,
             n_features_in=self.n_features_in_,
-            temperature=embedder_temperature(trained, X, codes, distortions, random_state),
+            temperature=temperature,
             inference_distortions=distortions,
             loss_curve=loss_curve,
             validation_scores=trained.validation_scores,

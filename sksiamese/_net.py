@@ -1,10 +1,12 @@
 """The skorch engine: a ``NeuralNet`` whose loss comes from in-batch pairs."""
 
+import math
+
 import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
-from skorch.dataset import unpack_data
+from skorch.dataset import get_len, unpack_data
 from skorch.utils import to_tensor
 
 from ._base import unique_samples
@@ -54,6 +56,25 @@ class _SiameseSteps:
     def resume_training_batches_rng(self, state):
         """Give the next training batches the generator state ``state`` (a checkpoint's)."""
         self._resumed_batches_rng = state
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        # skorch's epoch, but the batch losses are read from the device once, at
+        # its end: skorch's ``.item()`` per batch makes the host wait for the GPU
+        # to finish each batch before it queues the next.
+        if iterator is None:
+            return
+        losses = []
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            losses.append(step["loss"].detach())
+            self.history.record_batch(f"{prefix}_batch_size", get_len(batch[0]))
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+        if losses:
+            batches = self.history[-1]["batches"][-len(losses) :]
+            for entry, loss in zip(batches, torch.stack(losses).tolist(), strict=True):
+                entry[f"{prefix}_loss"] = loss
+        self.history.record(f"{prefix}_batch_count", len(losses))
 
     def evaluation_step(self, batch, training=False):
         # BLAS computes a row of a matrix product the same way whatever the
@@ -193,13 +214,20 @@ def release_training_state(net):
 
 
 class FiniteLoss(Callback):
-    """Stop training with an error as soon as a batch loss is NaN or infinite."""
+    """Stop training with an error at the end of an epoch whose loss was NaN or infinite.
 
-    def on_batch_end(self, net, batch=None, training=None, loss=None, **kwargs):
-        if loss is not None and not torch.isfinite(loss):
-            epoch = len(net.history)
+    Checked once an epoch, from the history, so that no batch waits for the
+    device to report its loss (:meth:`_SiameseSteps.run_single_epoch`).
+    """
+
+    def on_epoch_end(self, net, **kwargs):
+        batches = net.history[-1]["batches"]
+        losses = [batch["train_loss"] for batch in batches if "train_loss" in batch]
+        bad = [(i, loss) for i, loss in enumerate(losses, 1) if not math.isfinite(loss)]
+        if bad:
+            batch, loss = bad[0]
             raise FloatingPointError(
-                f"The training loss became {loss.item()} in epoch {epoch}. "
-                "Lower `lr`, check the input for extreme values, or use a "
-                "module whose outputs stay bounded."
+                f"The training loss became {loss} in epoch {len(net.history)} (batch "
+                f"{batch} of {len(losses)}). Lower `lr`, check the input for extreme values, "
+                "or use a module whose outputs stay bounded."
             )

@@ -36,6 +36,7 @@ The rule, documented in the estimators' ``early_stopping`` parameter:
 
 import copy
 import dataclasses
+import numbers
 from typing import Any
 
 import numpy as np
@@ -201,6 +202,11 @@ def _check_data_parallel(params, X, codes, seeds):
             "accelerator= wraps the module in its own DistributedDataParallel, which "
             "averages gradients that sksiamese's data-parallel training sums: launch "
             "with torchrun or accelerate launch, and leave accelerator=None."
+        )
+    if not isinstance(params.random_state, numbers.Integral):
+        raise ValueError(
+            "Data-parallel training needs an int random_state, so that every process "
+            f"draws the same batches and initial weights; got {params.random_state!r}."
         )
     check_processes_agree(data=data_digest(X, codes), settings=settings_digest(params, seeds))
 

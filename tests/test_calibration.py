@@ -10,7 +10,13 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 
 from sksiamese import OneShotClassifier, SiameseEmbedder, SiameseVerifier
-from sksiamese._calibration import embedder_temperature, fit_temperature, platt_scaling
+from sksiamese._calibration import (
+    SAMPLE_CLASSES,
+    embedder_temperature,
+    fit_temperature,
+    platt_scaling,
+    training_sample,
+)
 from sksiamese._held_out import OneShotEpisodes
 from sksiamese._net import pair_net_scores
 from sksiamese._params import TrainingParams
@@ -97,7 +103,7 @@ def test_embedder_temperature_scores_the_held_out_episodes_with_the_net_that_nev
         net=FixedNet(noise), data_args={}, selected_net=FixedNet(separated), check=check
     )
     no_views = torch.zeros(0, 2, 3)
-    temperature = embedder_temperature(trained, X, codes, no_views, np.random.RandomState(0))
+    temperature = embedder_temperature(trained, None, None, no_views, np.random.RandomState(0))
     scores, truth = check.class_scores(FixedNet(separated).forward, EuclideanSimilarity())
     assert temperature == fit_temperature(scores, truth)
     # The final net's noise calls for a far larger temperature.
@@ -118,23 +124,35 @@ def varied(X):
 
 def test_without_held_out_classes_the_temperature_comes_from_the_training_classes():
     # Fails if, with nothing held out, the temperature is not fitted on
-    # episodes of the training data scored by the final net (another net, or
-    # episodes drawn otherwise than from the fit's random state).
+    # episodes of the training sample's embeddings by the final net (another
+    # net, or episodes drawn otherwise than from the fit's random state).
     codes = np.repeat(np.arange(10), 4)
     X = np.c_[codes, np.arange(len(codes))].astype(np.float32)
     trained = TrainedNet(net=FixedNet(varied), data_args={}, selected_net=FixedNet(noise))
+    sample = training_sample(codes, np.random.RandomState(0))
+    assert np.array_equal(np.bincount(codes[sample]), np.full(10, 2))  # two of each class
+    embeddings = torch.as_tensor(varied(X[sample]), dtype=torch.float32)
     no_views = torch.zeros(0, 2, 3)
-    temperature = embedder_temperature(trained, X, codes, no_views, np.random.RandomState(0))
+    temperature = embedder_temperature(
+        trained, embeddings, codes[sample], no_views, np.random.RandomState(0)
+    )
 
     def temperature_of(seed):
-        episodes = OneShotEpisodes(X, codes, np.random.RandomState(seed))
+        episodes = OneShotEpisodes(X[sample], codes[sample], np.random.RandomState(seed))
         scores, truth = episodes.class_scores(FixedNet(varied).forward, EuclideanSimilarity())
-        assert scores.shape[1] == 10  # episodes over every training class
+        assert scores.shape[1] == 10  # episodes over every sampled class
         return fit_temperature(scores, truth)
 
-    assert temperature == temperature_of(0)
+    np.testing.assert_allclose(temperature, temperature_of(0), rtol=1e-6)
     # Other episodes give another temperature: the comparison above can fail.
     assert not np.isclose(temperature_of(1), temperature, rtol=1e-3)
+
+
+def test_the_training_sample_is_bounded_whatever_the_data():
+    codes = np.repeat(np.arange(1000), 3)
+    sample = training_sample(codes, np.random.RandomState(0))
+    assert len(sample) == 2 * SAMPLE_CLASSES and len(np.unique(sample)) == len(sample)
+    assert np.array_equal(np.bincount(codes[sample])[np.unique(codes[sample])], [2] * 128)
 
 
 def test_classifier_trained_on_its_support_takes_the_embedders_temperature(small):

@@ -4,8 +4,8 @@ The two processes start once (spawned, as ``torchrun`` would start them) and
 run every check; each test reads its part of what they saved.
 """
 
+import datetime
 import os
-import socket
 
 import numpy as np
 import pytest
@@ -84,6 +84,7 @@ def run_checks():
     for case, (X_case, params) in {
         "indivisible": (X, {**FIT, "classes_per_batch": 3}),
         "disagree": (X + rank, FIT),
+        "unseeded": (X, {**FIT, "random_state": None}),
     }.items():
         try:
             SiameseEmbedder(**params).fit(X_case, y)
@@ -93,9 +94,15 @@ def run_checks():
     return results
 
 
-def _process(rank, port, folder):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=2)
+def _process(rank, folder):
+    # A file rendezvous: no port to pick, which another test's process could take.
+    dist.init_process_group(
+        "gloo",
+        init_method=f"file://{folder}/rendezvous",
+        rank=rank,
+        world_size=2,
+        timeout=datetime.timedelta(seconds=120),
+    )
     try:
         torch.save(run_checks(), os.path.join(folder, f"{rank}.pt"))
     finally:
@@ -105,10 +112,7 @@ def _process(rank, port, folder):
 @pytest.fixture(scope="module")
 def two_processes(tmp_path_factory):
     folder = tmp_path_factory.mktemp("distributed")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    mp.start_processes(_process, args=(port, str(folder)), nprocs=2, start_method="spawn")
+    mp.start_processes(_process, args=(str(folder),), nprocs=2, start_method="spawn")
     return [torch.load(folder / f"{rank}.pt", weights_only=False) for rank in range(2)]
 
 
@@ -139,3 +143,4 @@ def test_distributed_bad_input_is_a_clear_error(two_processes):
         errors = process["errors"]
         assert "2 processes cannot share batches of 3 classes" in errors["indivisible"]
         assert "were given different data" in errors["disagree"]
+        assert "needs an int random_state" in errors["unseeded"]

@@ -11,6 +11,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from skorch.callbacks import Callback
 
 from sksiamese import OneShotClassifier, SiameseEmbedder, SiameseVerifier
 from sksiamese._net import PairBranch
@@ -179,3 +180,36 @@ def test_a_misspelt_argument_survives_clone_to_be_refused_by_fit(small):
     estimator = clone(SiameseEmbedder(mragin=0.3, max_epochs=1))
     with pytest.raises(TypeError, match="mragin"):
         cross_val_score(estimator, X, y, cv=2, error_score="raise")
+
+
+def test_batch_losses_reach_the_history_read_once_an_epoch(small, monkeypatch):
+    # Fails if a batch's loss is recorded against another batch, or is read
+    # from the device batch by batch (skorch's ``.item()``, which waits for a GPU).
+    X, y = small
+    # Shared state: fit trains on a copy of the callback.
+    seen = {"in_batch": False, "losses": [], "items": 0}
+
+    class Recorder(Callback):
+        def on_batch_begin(self, net, **kwargs):
+            seen["in_batch"] = True
+
+        def on_batch_end(self, net, training=False, loss=None, **kwargs):
+            seen["in_batch"] = False
+            seen["losses"].append(float(loss.detach()))
+
+    item = torch.Tensor.item
+
+    def counted_item(tensor):
+        # A value computed by the network (not the CPU step count of Adam's).
+        seen["items"] += seen["in_batch"] and tensor.grad_fn is not None
+        return item(tensor)
+
+    monkeypatch.setattr(torch.Tensor, "item", counted_item)
+    embedder = SiameseEmbedder(
+        max_epochs=2, early_stopping=False, callbacks=[Recorder()], random_state=0
+    ).fit(X, y)
+    history = embedder.net_.history
+    recorded = [loss for epoch in history[:, "batches", :, "train_loss"] for loss in epoch]
+    assert len(recorded) == sum(history[:, "train_batch_count"]) > 2
+    assert recorded == seen["losses"]
+    assert seen["items"] == 0
