@@ -150,10 +150,12 @@ def main():
         }
         if gpu:
             rates.update({"sksiamese bf16": [], "plain bf16": [], "plain bf16 channels_last": []})
+        outside = []  # the share of each fit's time spent outside its epochs
         for _ in range(args.repeats):
             rate, whole = sksiamese_fit(X, y, name, args.epochs, device)
             rates["sksiamese"].append(rate)
             rates["sksiamese, whole fit"].append(whole)
+            outside.append(1 - whole / rate)
             rates["plain torch"].append(plain_loop(X, codes, ours(name), args.epochs, device))
             rates["pytorch-metric-learning"].append(
                 plain_loop(X, codes, pml_loss(name), args.epochs, device)
@@ -171,10 +173,12 @@ def main():
                     )
                 )
         medians = {key: float(np.median(value)) for key, value in rates.items()}
+        medians["outside"] = float(np.median(outside))
         summary[name] = medians
         print(f"\nloss={name!r}: images per second (median of {args.repeats})")
-        for key, value in medians.items():
-            print(f"  {key:<26}{value:>8.0f}")
+        for key in rates:
+            print(f"  {key:<26}{medians[key]:>8.0f}")
+        print(f"  share of fit time outside the epochs: {medians['outside']:.1%}")
         print(
             f"  ratio vs plain torch: {medians['sksiamese'] / medians['plain torch']:.2f} "
             f"(whole fit: {medians['sksiamese, whole fit'] / medians['plain torch']:.2f}); "
@@ -189,12 +193,13 @@ def main():
         f"ratio vs pytorch-metric-learning: {pml:.2f}"
     )
     for name, medians in summary.items():
-        print(
+        print(  # one line per loss, for scripts
             f"loss={name} images_per_s={medians['sksiamese']:.0f} "
             f"fit_images_per_s={medians['sksiamese, whole fit']:.0f} "
             f"plain_images_per_s={medians['plain torch']:.0f} "
             f"pml_images_per_s={medians['pytorch-metric-learning']:.0f} "
-            f"fit_vs_plain={medians['sksiamese, whole fit'] / medians['plain torch']:.3f}"
+            f"fit_vs_plain={medians['sksiamese, whole fit'] / medians['plain torch']:.3f} "
+            f"outside_epochs_share={medians['outside']:.3f}"
         )
 
 

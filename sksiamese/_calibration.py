@@ -23,9 +23,14 @@ from .similarity import similarity_of
 
 # Support examples a support set's temperature is fitted on, at most.
 CALIBRATION_ROWS = 2048
-# Training classes sampled after training for the collapse check and, without
-# held-out classes, the temperature (:func:`training_sample`).
-SAMPLE_CLASSES = 128
+# Training classes, and samples of each, embedded after training for the
+# collapse check and, without held-out classes, the temperature
+# (:func:`training_sample`). Two samples a class made every episode pair the
+# same support with the same query, and fitted a lower temperature: on new
+# Omniglot alphabets (development data) the expected calibration error was
+# 0.085 and 0.077 for two seeds, against 0.051 and 0.043 with 64 x 4, and
+# 0.066 and 0.048 with episodes over all the training data (10x the cost).
+SAMPLE_CLASSES, SAMPLE_PER_CLASS = 64, 4
 
 
 def leave_one_out_scores(similarity, embeddings, codes, n_classes, aggregation, rows):
@@ -75,7 +80,7 @@ def support_temperature(similarity, embeddings, codes, n_classes, aggregation, r
 
 
 def training_sample(codes, rng):
-    """Rows of two samples from each of up to ``SAMPLE_CLASSES`` training classes.
+    """Rows of up to ``SAMPLE_PER_CLASS`` samples of up to ``SAMPLE_CLASSES`` training classes.
 
     Embedded once after training, they serve the collapse check and, when no
     class was held out, the temperature's episodes: enough one-shot queries
@@ -83,8 +88,11 @@ def training_sample(codes, rng):
     """
     counts = np.bincount(codes)
     eligible = np.flatnonzero(counts >= 2)
-    classes = rng.choice(eligible, min(len(eligible), SAMPLE_CLASSES), replace=False)
-    rows = [rng.choice(np.flatnonzero(codes == c), 2, replace=False) for c in np.sort(classes)]
+    classes = np.sort(rng.choice(eligible, min(len(eligible), SAMPLE_CLASSES), replace=False))
+    rows = [
+        rng.choice(np.flatnonzero(codes == c), min(counts[c], SAMPLE_PER_CLASS), replace=False)
+        for c in classes
+    ]
     return np.concatenate(rows)
 
 

@@ -6,7 +6,7 @@ every class): each is a *phase*, with a file of its own in
 phase's data, its initial weights and its epochs. The file holds everything
 the next epoch depends on: weights, optimizer, learning-rate schedule, the
 held-out selection's scores, the batch sampler's and the augmentation's
-random generators, torch's global generator, and the history. Resumed, the
+random generators, torch's global generators (CPU and CUDA), and the history. Resumed, the
 phase ends with the weights an uninterrupted fit ends with (bitwise on the
 CPU). skorch's own ``Checkpoint`` saves the parameters, optimizer and
 history, not the schedule nor the generators a bitwise resume needs.
@@ -17,6 +17,7 @@ content, so a damaged file is refused, never read as something else.
 """
 
 import io
+import numbers
 import os
 import uuid
 from pathlib import Path
@@ -67,14 +68,16 @@ def phase_checkpoint(folder, params, seeds, X, y, net):
 
     Refuses a folder holding checkpoints of other settings or seeds.
     """
-    if not isinstance(params.random_state, int):
+    if not isinstance(params.random_state, numbers.Integral):
         raise ValueError(
             "checkpoint_dir needs an int random_state: a resumed fit must draw the same "
             f"batches as the fit it continues; got random_state={params.random_state!r}."
         )
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    settings = settings_digest(params, seeds)
+    # max_epochs aside: the retraining phase runs fewer epochs than the fit's
+    # max_epochs; each phase's file is named by the epochs it runs.
+    settings = settings_digest(params, seeds, leave_out=("max_epochs",))
     for existing in sorted(folder.glob(f"*{_SUFFIX}")):
         _read_header(existing, settings)
     weights = list(net.module_.state_dict().values()) + list(net.criterion_.state_dict().values())
@@ -113,7 +116,9 @@ def read_checkpoint(path, settings):
             f"The checkpoint {path} is damaged: its content does not match its digest "
             "(a partial copy, or a changed file). Delete it to train that phase again."
         )
-    return torch.load(io.BytesIO(content), weights_only=False)
+    # The digest detects damage, not tampering: checkpoint_dir must be trusted,
+    # as a pickle must. Loaded on the CPU; the net moves it to its devices.
+    return torch.load(io.BytesIO(content), map_location="cpu", weights_only=False)
 
 
 def _read_header(path, settings):
@@ -143,6 +148,7 @@ def _capture(net):
         "optimizer": net.optimizer_.state_dict(),
         "history": net.history,
         "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
         "batches_rng": net.training_batches_rng(),
         "augmentation_rng": _generator_state(net.augmentation),
         "schedule": None
@@ -161,6 +167,9 @@ def _restore(net, state):
     net.optimizer_.load_state_dict(state["optimizer"])
     net.history = state["history"]
     torch.set_rng_state(state["torch_rng"])
+    cuda_rng = state["cuda_rng"]
+    if cuda_rng is not None and len(cuda_rng) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda_rng)
     net.resume_training_batches_rng(state["batches_rng"])
     if state["augmentation_rng"] is not None:
         net.augmentation.generator.set_state(state["augmentation_rng"])

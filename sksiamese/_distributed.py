@@ -112,6 +112,25 @@ def combine_gradients(shares, wholes=()):
         grad.copy_(part.view_as(grad))
 
 
+def share_buffers(module):
+    """Give every process process 0's buffers (batch-norm running statistics).
+
+    Each process updates them from its own share of the batch; as
+    ``DistributedDataParallel`` does, process 0's are kept, so that every
+    process holds the same network. One exchange per dtype.
+    """
+    if world()[1] == 1:
+        return
+    by_dtype = {}
+    for buffer in module.buffers():
+        by_dtype.setdefault(buffer.dtype, []).append(buffer)
+    for buffers in by_dtype.values():
+        flat = torch.cat([b.reshape(-1) for b in buffers])
+        dist.broadcast(flat, src=0)
+        for buffer, part in zip(buffers, flat.split([b.numel() for b in buffers]), strict=True):
+            buffer.copy_(part.view_as(buffer))
+
+
 def decided_once(decide):
     """``decide()`` run by process 0 only, its result sent to every process."""
     rank, world_size = world()

@@ -19,6 +19,7 @@ from ._base import (
 from ._batches import can_form_positive_pair
 from ._calibration import embedder_temperature, training_sample
 from ._compat import _fit_context
+from ._distributed import decided_once
 from ._net import embed_members
 from ._params import TRAINING_PARAMETERS, document_parameters
 from ._persistence import EmbedderWeightsMixin
@@ -227,18 +228,22 @@ class SiameseEmbedder(
             params = dataclasses.replace(params, start_from=(self.net_, self._default_module_args))
         trained = train_on_classes(params, X, codes, device, random_state, type(self).__name__)
         net = trained.net
-        distortions = keep_views_that_pay(
-            self.inference_views,
-            draw_distortions(self.augment, self.inference_views, self.sample_shape_, random_state),
-            trained,
+        drawn = draw_distortions(
+            self.augment, self.inference_views, self.sample_shape_, random_state
+        )
+        # Decisions on held-out data: data-parallel, taken by process 0 for all.
+        distortions = decided_once(
+            lambda: keep_views_that_pay(self.inference_views, drawn, trained)
         )
         loss_curve = list(net.history[:, "train_loss"]) if len(net.history) else []
         # One small embedding pass after training, for the checks and calibration.
         sample = training_sample(codes, random_state)
         embeddings = embed_views(net, X[sample], distortions)
         self._warn_if_collapsed(embeddings, loss_curve, trained.epochs)
-        temperature = embedder_temperature(
-            trained, embeddings, codes[sample], distortions, random_state
+        temperature = decided_once(
+            lambda: embedder_temperature(
+                trained, embeddings, codes[sample], distortions, random_state
+            )
         )
         return self._set_fitted(
             net,

@@ -29,6 +29,9 @@ _SETTINGS = (
     "validation_fraction",
     "n_iter_no_change",
     "augment",
+    "inference_views",
+    "module",
+    "optimizer",
 )
 
 
@@ -60,6 +63,13 @@ def data_digest(X, y):
     return digest(X.shape, head, tail, np.asarray(y))
 
 
-def settings_digest(params, seeds):
-    """Digest of the settings that change what a fit computes, and of its seeds."""
-    return digest(*(getattr(params, name) for name in _SETTINGS), sorted(seeds.items()))
+def settings_digest(params, seeds, leave_out=()):
+    """Digest of the settings that change what a fit computes, and of its seeds.
+
+    Objects (a module, a pytorch-metric-learning loss) count by their
+    ``repr``, which may not show every attribute. Routed ``module__*``,
+    ``optimizer__*`` and ``callbacks__*`` arguments count too. ``leave_out``
+    names settings not to count.
+    """
+    settings = [getattr(params, name) for name in _SETTINGS if name not in leave_out]
+    return digest(*settings, sorted(params.routed.items()), sorted(seeds.items()))

@@ -25,7 +25,8 @@ class ImageFiles:
     files and options (``shape``, ``ndim``, ``len``, row indexing), without
     holding it: ``files[rows]`` (rows an array, a mask or a slice) is the
     ``ImageFiles`` of those files, so ``GridSearchCV`` splits it as it splits
-    an array; ``files[i]`` decodes image ``i``. The estimators decode training
+    an array; ``files[i]`` decodes image ``i`` (an error for an unreadable
+    file, whatever ``on_error``). The estimators decode training
     and inference batches in ``num_workers`` ``DataLoader`` worker processes.
 
     Parameters
@@ -44,7 +45,8 @@ class ImageFiles:
         where every sample needs its row, it is embedded as an all-zero image.
     num_workers : int or None, default=None
         Worker processes decoding batches; ``None`` takes the CPU cores this
-        process may use, at most 8; 0 decodes in the main process.
+        process may use (shared among the data-parallel processes of the
+        machine), at most 8; 0 decodes in the main process.
 
     Examples
     --------
@@ -120,7 +122,10 @@ class ImageFiles:
         """The number of decoding worker processes (``num_workers`` resolved)."""
         if self.num_workers is not None:
             return self.num_workers
-        return min(8, len(os.sched_getaffinity(0)))
+        usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+        cores = len(usable) if usable else os.cpu_count() or 1
+        # Processes of a data-parallel fit on this machine share its cores.
+        return max(1, min(8, cores // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
 
     def decode(self, path):
         """One file decoded as ``load_images`` decodes it: float32 in ``[0, 1]``."""
@@ -210,6 +215,9 @@ def file_batches(files, labels, batches, *, training):
         batch_sampler=batches,
         num_workers=files.workers(),
         collate_fn=_as_is,
+        # Its own generator for the workers' seeds: taking them from torch's
+        # global one would shift what dropout and random miners draw next.
+        generator=torch.Generator().manual_seed(0),
     )
     skipped, batches = [], iter(loader)
     try:

@@ -11,7 +11,7 @@ from skorch.utils import to_tensor
 
 from ._base import unique_samples
 from ._batches import SequentialBatches
-from ._distributed import combine_gradients, gather_batch, world
+from ._distributed import combine_gradients, gather_batch, share_buffers, world
 
 # Rows of every inference batch are padded to a multiple of this.
 ROW_BLOCK = 8
@@ -99,6 +99,7 @@ class _SiameseSteps:
                 p for p in self.criterion_.parameters() if all(p is not q for q in embedding)
             ]
             combine_gradients(embedding, loss_own)
+            share_buffers(self.module_)
         return step
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
@@ -124,9 +125,8 @@ def accelerated_net_class():
 
         accelerate places the batches of the ``DataLoader`` objects it prepares;
         the class-balanced batches are not one, so they are moved to the
-        accelerator's device here. Each process draws its own batches (the
-        sampler is seeded with the process index), which makes the processes
-        of a multi-GPU launch train data-parallel on different batches.
+        accelerator's device here. One process only: a data-parallel fit goes
+        through :mod:`sksiamese._distributed`, which refuses an accelerator.
         """
 
         def infer(self, x, **fit_params):

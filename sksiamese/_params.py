@@ -277,10 +277,14 @@ optimizer, learning-rate schedule, held-out scores, random generators,
 history), and from which a fit with the same settings and data resumes
 where a killed one stopped, ending with the weights the uninterrupted fit
 would have (bitwise on the CPU). Needs an int ``random_state``. A folder
-holding checkpoints of other settings is refused; a damaged checkpoint is
-refused, never read. Checkpoints stay after ``fit``: fitting again resumes
-from them (nothing left to train). The state of your own ``callbacks`` is
-not saved.""",
+holding checkpoints of other settings or another ``random_state`` is
+refused: use one folder per configuration (not with ``GridSearchCV``); a
+fit with another ``max_epochs`` or other data writes files of its own (data
+is told apart by its labels, shape, first and last 64 rows, or file paths).
+A damaged checkpoint is refused, never read; files are pickles, so use a
+folder you trust. Checkpoints stay after ``fit``: fitting again resumes
+from them, with nothing left to train (an early-stopped fit trains its
+stopping epoch again). The state of your own ``callbacks`` is not saved.""",
     ),
     "warm_start": Parameter(
         "bool",
@@ -289,8 +293,13 @@ not saved.""",
 When fitted already, ``fit`` starts from the fitted network (and the
 loss's own parameters) instead of new weights, and trains it for
 ``max_epochs`` more epochs on the data given, with a new optimizer and
-learning-rate schedule; ``early_stopping`` then compares the epochs with
-the starting network. The samples must have the shape seen before.""",
+learning-rate schedule; ``loss_curve_`` and ``n_iter_`` describe these
+epochs. The samples must have the shape seen before, and the settings must
+build the same network. ``early_stopping`` then compares the epochs with
+the starting network on the same held-out classes as before, which that
+network may have been retrained on (with fewer than 50 classes): the
+selection is then optimistic; ``early_stopping=False`` trains on without
+it.""",
     ),
 }
 

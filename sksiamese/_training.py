@@ -269,12 +269,11 @@ def _class_task(params, branch, branch_args, embedding_dim, sample_shape, device
     """The net's arguments for learning from class labels (see :func:`build_net`)."""
     criterion, criterion_args = criterion_for(params, embedding_dim)
     accelerator = params.accelerator
-    train_seed = seeds["train"] + (accelerator.process_index if accelerator is not None else 0)
     balanced = dict(
         classes_per_batch=classes_per_batch(params),
         samples_per_class=params.samples_per_class,
         device=None if accelerator is not None else device,
-        seed=train_seed,
+        seed=seeds["train"],
         share=world(),  # data-parallel: the same batch drawn, a share of it kept
     )
     return dict(
@@ -318,9 +317,7 @@ def fit_net(params, X, y, data_args, device, seeds, *, pairs, callbacks=(), epoc
         )
         net.initialize()
         if params.start_from is not None:  # warm_start: the fitted net's weights
-            fitted = params.start_from[0]
-            net.module_.load_state_dict(fitted.module_.state_dict())
-            net.criterion_.load_state_dict(fitted.criterion_.state_dict())
+            _load_fitted(net, params.start_from[0])
         # Same seeds, same module: a difference here is a different configuration.
         check_processes_agree(initial_weights=list(net.module_.state_dict().values()))
         todo = net.max_epochs if epochs is None else epochs
@@ -333,3 +330,16 @@ def fit_net(params, X, y, data_args, device, seeds, *, pairs, callbacks=(), epoc
             net.partial_fit(X, y, epochs=todo)
     release_training_state(net)
     return net
+
+
+def _load_fitted(net, fitted):
+    """warm_start: ``net`` takes the weights of ``fitted``, which must be the same network."""
+    try:
+        net.module_.load_state_dict(fitted.module_.state_dict())
+        net.criterion_.load_state_dict(fitted.criterion_.state_dict())
+    except RuntimeError as error:
+        raise ValueError(
+            "warm_start continues the fitted network, but the settings now build another "
+            "(a changed module, loss or embedding_dim); set warm_start=False to train "
+            f"a new one. {error}"
+        ) from error

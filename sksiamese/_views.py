@@ -3,12 +3,14 @@
 import numpy as np
 import torch
 
-from ._image_paths import ImageFiles
+from ._image_paths import ImageFiles, file_batches
 from ._training import augmentation_for
 from .augmentation import distort
 
 # Images distorted at a time (bounds the copies).
 _VIEW_CHUNK = 4096
+# Image files decoded at a time, by one worker each.
+_FILE_CHUNK = 256
 # Views that inference_views='auto' tries.
 _AUTO_VIEWS = 8
 
@@ -24,10 +26,7 @@ def embed_views(net, X, distortions):
     if len(distortions) == 0:
         return net.forward(X).float()
     chunks = []
-    for start in range(0, len(X), _VIEW_CHUNK):
-        chunk = X[start : start + _VIEW_CHUNK]
-        if isinstance(chunk, ImageFiles):
-            chunk = chunk.to_array()
+    for chunk in _image_chunks(X):
         images = torch.as_tensor(chunk, device=net.device)
         views = [images] + [distort(images, theta) for theta in distortions]
         embeddings = torch.stack([net.forward(view).float() for view in views])
@@ -35,6 +34,18 @@ def embed_views(net, X, distortions):
         scale = embeddings.norm(dim=2).mean(0) / mean.norm(dim=1).clamp_min(1e-12)
         chunks.append(mean * scale[:, None])
     return torch.cat(chunks)
+
+
+def _image_chunks(X):
+    """``X`` in chunks of images; files decoded in their ``DataLoader`` workers."""
+    if not isinstance(X, ImageFiles):
+        for start in range(0, len(X), _VIEW_CHUNK):
+            yield X[start : start + _VIEW_CHUNK]
+        return
+    starts = range(0, len(X), _FILE_CHUNK)
+    indices = (torch.arange(start, min(start + _FILE_CHUNK, len(X))) for start in starts)
+    for images, _ in file_batches(X, None, indices, training=False):
+        yield images
 
 
 def draw_distortions(augment, inference_views, sample_shape, random_state):

@@ -12,6 +12,7 @@ from sklearn.frozen import FrozenEstimator
 from sksiamese import OneShotClassifier, SiameseEmbedder, SiameseVerifier
 from sksiamese._calibration import (
     SAMPLE_CLASSES,
+    SAMPLE_PER_CLASS,
     embedder_temperature,
     fit_temperature,
     platt_scaling,
@@ -130,7 +131,7 @@ def test_without_held_out_classes_the_temperature_comes_from_the_training_classe
     X = np.c_[codes, np.arange(len(codes))].astype(np.float32)
     trained = TrainedNet(net=FixedNet(varied), data_args={}, selected_net=FixedNet(noise))
     sample = training_sample(codes, np.random.RandomState(0))
-    assert np.array_equal(np.bincount(codes[sample]), np.full(10, 2))  # two of each class
+    assert np.array_equal(np.bincount(codes[sample]), np.full(10, 4))  # four of each class
     embeddings = torch.as_tensor(varied(X[sample]), dtype=torch.float32)
     no_views = torch.zeros(0, 2, 3)
     temperature = embedder_temperature(
@@ -149,10 +150,14 @@ def test_without_held_out_classes_the_temperature_comes_from_the_training_classe
 
 
 def test_the_training_sample_is_bounded_whatever_the_data():
-    codes = np.repeat(np.arange(1000), 3)
+    codes = np.r_[np.repeat(np.arange(1000), 9), np.arange(1000, 2000)]  # and singletons
     sample = training_sample(codes, np.random.RandomState(0))
-    assert len(sample) == 2 * SAMPLE_CLASSES and len(np.unique(sample)) == len(sample)
-    assert np.array_equal(np.bincount(codes[sample])[np.unique(codes[sample])], [2] * 128)
+    assert len(np.unique(sample)) == len(sample) == SAMPLE_CLASSES * SAMPLE_PER_CLASS
+    sampled = np.unique(codes[sample])
+    assert len(sampled) == SAMPLE_CLASSES and sampled.max() < 1000  # never a singleton
+    # Few samples: all of them.
+    few = training_sample(np.array([0, 0, 1, 1, 1]), np.random.RandomState(0))
+    assert np.array_equal(np.sort(few), np.arange(5))
 
 
 def test_classifier_trained_on_its_support_takes_the_embedders_temperature(small):

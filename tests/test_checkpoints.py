@@ -108,6 +108,8 @@ def test_warm_start_continues_from_the_fitted_network(small):
     assert largest_change(before, weights(cold.fit(X, y))) > 1e-2
     with pytest.raises(ValueError, match="features"):
         fitted.fit(X[:, :10], y)
+    with pytest.raises(ValueError, match="warm_start continues the fitted network"):
+        fitted.set_params(embedding_dim=8).fit(X, y)
 
 
 def test_a_classifier_warm_starts_its_own_embedder(small):
@@ -156,3 +158,32 @@ def test_a_failed_write_leaves_the_previous_checkpoint(tmp_path):
         write_checkpoint(path, "settings", {"epoch": 2, "bad": lambda: None})
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["phase.ckpt"]
+
+
+def test_both_phases_of_a_retrained_fit_are_checkpointed_and_resumed(tmp_path, monkeypatch):
+    # Fails if the retraining phase (fewer epochs than max_epochs) is taken
+    # for a fit of other settings, or is not resumed as the first phase is.
+    from test_selection import ScriptedScores
+
+    from sksiamese._held_out import OneShotEpisodes
+
+    X, y = data()
+    params = dict(FIT, max_epochs=4)
+
+    def fit(**extra):
+        # Best at epoch 2: the held-out phase runs 4 epochs, the retraining 3.
+        monkeypatch.setattr(OneShotEpisodes, "__call__", ScriptedScores([0.4, 0.5, 0.9, 0.6, 0.3]))
+        return SiameseEmbedder(**params, **extra).fit(X, y)
+
+    plain = fit()
+    assert plain.best_epoch_ == 2 and plain.n_iter_ == 3
+    checkpointed = fit(checkpoint_dir=tmp_path)
+    saved = sorted(tmp_path.glob("*.ckpt"))
+    assert sorted(epochs_saved(path) for path in saved) == [3, 4]
+    written = [path.stat().st_mtime_ns for path in saved]
+    resumed = fit(checkpoint_dir=tmp_path)
+    assert [path.stat().st_mtime_ns for path in saved] == written  # nothing trained again
+    for other in (checkpointed, resumed):
+        assert same_weights(other, plain)
+        assert other.validation_scores_ == plain.validation_scores_
+        assert other.loss_curve_ == plain.loss_curve_

@@ -5,6 +5,7 @@ run every check; each test reads its part of what they saved.
 """
 
 import datetime
+import importlib.util
 import os
 
 import numpy as np
@@ -19,9 +20,9 @@ from sksiamese._distributed import combine_gradients, gather_batch
 from sksiamese.losses import BCEPairLoss, ContrastiveLoss, EmbeddingLoss, TripletLoss
 from sksiamese.modules import MLPBranch
 
-pml = pytest.importorskip("pytorch_metric_learning")
-
-LOSSES = ("contrastive", "triplet", "bce", "pml")
+# pytorch-metric-learning comes with the test extra; without it, its case only is left out.
+HAS_PML = importlib.util.find_spec("pytorch_metric_learning") is not None
+LOSSES = ("contrastive", "triplet", "bce") + (("pml",) if HAS_PML else ())
 # Each process's share of the global batch: 2 of its 4 classes, 4 samples each.
 SHARE = 8
 FIT = dict(max_epochs=3, classes_per_batch=4, device="cpu", random_state=0)
@@ -29,6 +30,20 @@ FIT = dict(max_epochs=3, classes_per_batch=4, device="cpu", random_state=0)
 # parameter whose gradient is zero but for rounding (the last bias, which no
 # distance sees) would move by the learning rate in the rounding's direction.
 TRAINED = dict(FIT, early_stopping=False, optimizer=torch.optim.SGD, lr=0.05)
+
+
+class NormedBranch(torch.nn.Module):
+    """A branch with batch norm, whose running statistics each process updates."""
+
+    def __init__(self, n_features=64):
+        super().__init__()
+        self.layers = torch.nn.Sequential(
+            torch.nn.Linear(n_features, 32), torch.nn.BatchNorm1d(32), torch.nn.ReLU()
+        )
+        self.out = torch.nn.Linear(32, 16)
+
+    def forward(self, X):
+        return self.out(self.layers(X))
 
 
 def global_batch():
@@ -80,6 +95,8 @@ def run_checks():
     X, y = fit_data()
     results["embeddings"] = SiameseEmbedder(**TRAINED).fit(X, y).transform(X)
     results["validation_scores"] = SiameseEmbedder(**FIT).fit(X, y).validation_scores_
+    normed = SiameseEmbedder(**TRAINED, module=NormedBranch).fit(X, y)
+    results["normed"] = (normed.transform(X), normed.net_.module_.layers[1].running_var)
     errors = {}
     for case, (X_case, params) in {
         "indivisible": (X, {**FIT, "classes_per_batch": 3}),
@@ -136,6 +153,14 @@ def test_distributed_fit_equals_one_process(two_processes):
     # Decided once: process 1 never scored, it took process 0's scores.
     assert first["validation_scores"] == second["validation_scores"]
     np.testing.assert_allclose(first["validation_scores"], selected.validation_scores_, atol=1e-9)
+
+
+def test_distributed_batch_norm_statistics_are_the_same_on_every_process(two_processes):
+    # Fails if each process keeps the running statistics of its own shares:
+    # the processes would end with different networks.
+    (first, first_var), (second, second_var) = (p["normed"] for p in two_processes)
+    assert torch.equal(first_var, second_var)
+    np.testing.assert_array_equal(first, second)
 
 
 def test_distributed_bad_input_is_a_clear_error(two_processes):

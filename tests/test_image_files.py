@@ -2,6 +2,7 @@
 
 import os
 import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -53,6 +54,17 @@ def test_fit_on_files_equals_fit_on_the_array(digit_folder, num_workers, monkeyp
     assert on_disk.loss_curve_ == in_memory.loss_curve_
 
 
+def test_test_time_views_decode_files_in_workers(digit_folder, monkeypatch):
+    array = load_images(digit_folder, image_size=8)
+    files = load_images(digit_folder, image_size=8, decode=False)
+    params = dict(FAST, augment="auto", inference_views=3)
+    in_memory = SiameseEmbedder(**params).fit(array.data, array.target)
+    monkeypatch.setattr(ImageFiles, "to_array", lambda self: pytest.fail("decoded everything"))
+    on_disk = SiameseEmbedder(**params).fit(files.data, files.target)
+    assert on_disk.inference_views_ == 3
+    np.testing.assert_array_equal(on_disk.transform(files.data), in_memory.transform(array.data))
+
+
 def test_a_list_of_paths_is_decoded_with_the_defaults(digit_folder):
     files = load_images(digit_folder, decode=False)
     paths = [str(path) for path in files.filenames]
@@ -89,16 +101,18 @@ def corrupt_copy(folder, tmp_path, victim):
 def test_an_unreadable_file_mid_fit_is_an_error_naming_it(digit_folder, tmp_path):
     files = load_images(digit_folder, image_size=8, decode=False)
     corrupt_copy(digit_folder, tmp_path, "3/05.png")
-    moved = ImageFiles([tmp_path / path.split("digits0/")[-1] for path in files.filenames])
+    moved = ImageFiles([tmp_path / Path(f).relative_to(digit_folder) for f in files.filenames])
     with pytest.raises(ValueError, match=r"Cannot read the image file .*3/05\.png"):
         SiameseEmbedder(**FAST).fit(moved, files.target)
 
 
-def test_skipped_files_are_left_out_and_counted(digit_folder, tmp_path):
+@pytest.mark.parametrize("views", [1, 3])
+def test_skipped_files_are_left_out_and_counted(digit_folder, tmp_path, views):
     corrupt_copy(digit_folder, tmp_path, "3/05.png")
     files = load_images(tmp_path, image_size=8, decode=False, on_error="skip")
+    params = dict(FAST, augment="auto", inference_views=views, early_stopping=False)
     with pytest.warns(UserWarning, match=r"Skipped 1 unreadable image files .*3/05\.png"):
-        embedder = SiameseEmbedder(**FAST, early_stopping=False).fit(files.data, files.target)
+        embedder = SiameseEmbedder(**params).fit(files.data, files.target)
     # Inference keeps a row for every sample: the unreadable one is an all-zero image.
     with pytest.warns(UserWarning, match=r"Skipped 1 unreadable"):
         embeddings = embedder.transform(files.data)
