@@ -175,7 +175,11 @@ class ClassBalancedBatches:
 
     def __iter__(self):
         if isinstance(self.X, ImageFiles):
-            for images, labels in file_batches(self.X, self.y, self._draws(), training=True):
+            # Data-parallel: every process takes part in every step, even with
+            # a share of unreadable files only.
+            shared = self.world_size > 1
+            draws = file_batches(self.X, self.y, self._draws(), training=True, keep_empty=shared)
+            for images, labels in draws:
                 yield _to_device(images, self.device), _to_device(labels, self.device)
             return
         for index in self._draws():

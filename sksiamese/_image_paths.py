@@ -201,7 +201,7 @@ def _as_is(batch):
     return batch
 
 
-def file_batches(files, labels, batches, *, training):
+def file_batches(files, labels, batches, *, training, keep_empty=False):
     """``(images, labels)`` of each batch of indices of ``batches``, decoded in workers.
 
     ``labels`` is a tensor of every file's label, or ``None``. ``batches`` is
@@ -209,6 +209,8 @@ def file_batches(files, labels, batches, *, training):
     the workers read and decode the files of each batch. With
     ``on_error='skip'``, unreadable files are left out of their training
     batch (or zeros in inference) and a warning after the last batch counts them.
+    A batch left empty is dropped, unless ``keep_empty`` (a data-parallel
+    process must take part in every step, its share empty or not).
     """
     loader = torch.utils.data.DataLoader(
         _DecodedBatches(files, labels, training=training),
@@ -223,7 +225,7 @@ def file_batches(files, labels, batches, *, training):
     try:
         for images, batch_labels, missed in batches:
             skipped += missed
-            if len(images):
+            if len(images) or keep_empty:
                 yield images, batch_labels
     except (ConnectionError, EOFError) as error:
         # A worker killed while handing a batch over breaks the pipe before

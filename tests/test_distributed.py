@@ -7,18 +7,23 @@ run every check; each test reads its part of what they saved.
 import datetime
 import importlib.util
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from PIL import Image
 from sklearn.datasets import load_digits
 
 from sksiamese import SiameseEmbedder
 from sksiamese._distributed import combine_gradients, gather_batch
+from sksiamese.datasets import load_images
 from sksiamese.losses import BCEPairLoss, ContrastiveLoss, EmbeddingLoss, TripletLoss
 from sksiamese.modules import MLPBranch
+
+pytestmark = pytest.mark.slow  # two processes start once, in about 20 s
 
 # pytorch-metric-learning comes with the test extra; without it, its case only is left out.
 HAS_PML = importlib.util.find_spec("pytorch_metric_learning") is not None
@@ -88,7 +93,17 @@ def loss_and_gradients(name, rank=None):
     return loss.item(), [p.grad.clone() for p in [*module.parameters(), *loss_fn.parameters()]]
 
 
-def run_checks():
+def write_digit_files(folder):
+    """The first 12 images of each digit as 8x8 PNG files, one folder per class."""
+    X, y = load_digits(return_X_y=True)
+    for digit in range(10):
+        (folder / str(digit)).mkdir(parents=True)
+        for i, row in enumerate(X[y == digit][:12]):
+            pixels = (row.reshape(8, 8) * 255 / 16).round().astype(np.uint8)
+            Image.fromarray(pixels).save(folder / str(digit) / f"{i:02d}.png")
+
+
+def run_checks(folder):
     """What one process of the pair computes and returns, for every test."""
     rank = dist.get_rank()
     results = {"losses": {name: loss_and_gradients(name, rank) for name in LOSSES}}
@@ -97,6 +112,15 @@ def run_checks():
     results["validation_scores"] = SiameseEmbedder(**FIT).fit(X, y).validation_scores_
     normed = SiameseEmbedder(**TRAINED, module=NormedBranch).fit(X, y)
     results["normed"] = (normed.transform(X), normed.net_.module_.layers[1].running_var)
+    # Images: the default ConvBranch, whose batch norm normalises each share by
+    # itself, so the files are compared with the array in the same two processes.
+    files = load_images(folder / "digits", image_size=8, decode=False)
+    files.data.num_workers = 1
+    array = files.data.to_array()
+    results["files"] = [
+        SiameseEmbedder(**TRAINED, augment=False).fit(data, files.target).transform(data)
+        for data in (files.data, array)
+    ]
     errors = {}
     for case, (X_case, params) in {
         "indivisible": (X, {**FIT, "classes_per_batch": 3}),
@@ -121,7 +145,7 @@ def _process(rank, folder):
         timeout=datetime.timedelta(seconds=120),
     )
     try:
-        torch.save(run_checks(), os.path.join(folder, f"{rank}.pt"))
+        torch.save(run_checks(Path(folder)), os.path.join(folder, f"{rank}.pt"))
     finally:
         dist.destroy_process_group()
 
@@ -129,6 +153,7 @@ def _process(rank, folder):
 @pytest.fixture(scope="module")
 def two_processes(tmp_path_factory):
     folder = tmp_path_factory.mktemp("distributed")
+    write_digit_files(folder / "digits")
     mp.start_processes(_process, args=(str(folder),), nprocs=2, start_method="spawn")
     return [torch.load(folder / f"{rank}.pt", weights_only=False) for rank in range(2)]
 
@@ -153,6 +178,13 @@ def test_distributed_fit_equals_one_process(two_processes):
     # Decided once: process 1 never scored, it took process 0's scores.
     assert first["validation_scores"] == second["validation_scores"]
     np.testing.assert_allclose(first["validation_scores"], selected.validation_scores_, atol=1e-9)
+
+
+def test_distributed_fit_on_image_files_equals_the_fit_on_their_array(two_processes):
+    (first, first_array), (second, second_array) = (p["files"] for p in two_processes)
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_array_equal(first, first_array)
+    np.testing.assert_array_equal(second, second_array)
 
 
 def test_distributed_batch_norm_statistics_are_the_same_on_every_process(two_processes):
