@@ -29,7 +29,8 @@ CALIBRATION_ROWS = 2048
 # same support with the same query, and fitted a lower temperature: on new
 # Omniglot alphabets (development data) the expected calibration error was
 # 0.085 and 0.077 for two seeds, against 0.051 and 0.043 with 64 x 4, and
-# 0.066 and 0.048 with episodes over all the training data (10x the cost).
+# 0.066 and 0.048 with episodes over all the training data (10x the cost;
+# benchmarks/embedder_calibration.py).
 SAMPLE_CLASSES, SAMPLE_PER_CLASS = 64, 4
 
 

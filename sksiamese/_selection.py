@@ -208,7 +208,12 @@ def _check_data_parallel(params, X, codes, seeds):
             "Data-parallel training needs an int random_state, so that every process "
             f"draws the same batches and initial weights; got {params.random_state!r}."
         )
-    check_processes_agree(data=data_digest(X, codes), settings=settings_digest(params, seeds))
+    check_processes_agree(
+        data=data_digest(X, codes),
+        settings=settings_digest(params, seeds),
+        # Checkpointing adds exchanges (the epochs saved): all or none.
+        checkpointing=params.checkpoint_dir is not None,
+    )
 
 
 def _whole_units(split, units, same):

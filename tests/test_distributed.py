@@ -121,6 +121,11 @@ def run_checks(folder):
         SiameseEmbedder(**TRAINED, augment=False).fit(data, files.target).transform(data)
         for data in (files.data, array)
     ]
+    # Checkpoints: process 0 writes them, every process resumes from them.
+    saved = dict(TRAINED, checkpoint_dir=folder / "checkpoints")
+    first = SiameseEmbedder(**saved).fit(X, y)
+    results["resumed"] = (first.transform(X), SiameseEmbedder(**saved).fit(X, y).transform(X))
+    results["checkpoints"] = len(list((folder / "checkpoints").glob("*.ckpt")))
     errors = {}
     for case, (X_case, params) in {
         "indivisible": (X, {**FIT, "classes_per_batch": 3}),
@@ -185,6 +190,16 @@ def test_distributed_fit_on_image_files_equals_the_fit_on_their_array(two_proces
     np.testing.assert_array_equal(first, second)
     np.testing.assert_array_equal(first, first_array)
     np.testing.assert_array_equal(second, second_array)
+
+
+def test_distributed_fit_resumes_from_the_checkpoints_of_process_0(two_processes):
+    (first, first_again), (second, second_again) = (p["resumed"] for p in two_processes)
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_array_equal(first_again, first)
+    np.testing.assert_array_equal(second_again, second)
+    # ... as the fit without checkpoints, from one file for its one phase.
+    np.testing.assert_array_equal(first, two_processes[0]["embeddings"])
+    assert [p["checkpoints"] for p in two_processes] == [1, 1]
 
 
 def test_distributed_batch_norm_statistics_are_the_same_on_every_process(two_processes):
