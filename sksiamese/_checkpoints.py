@@ -23,12 +23,15 @@ import uuid
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from skorch.callbacks import Callback
 
 from ._distributed import world
 from ._fingerprints import data_digest, digest, settings_digest
 
 _MAGIC = b"sksiamese-checkpoint-1\n"
+# The random generators of each process (the rest of the state is the same in all).
+_OWN_GENERATORS = ("torch_rng", "cuda_rng", "augmentation_rng")
 _SUFFIX = ".ckpt"
 
 
@@ -55,12 +58,32 @@ class PhaseCheckpoint(Callback):
         # Runs after the library's other callbacks began: the lr schedule
         # exists (to load into) and the selection scored the untrained net.
         if self.resume is not None:
-            _restore(net, self.resume)
+            _restore(net, self._own_generators(self.resume))
             self.resume = None
 
     def on_epoch_end(self, net, **kwargs):
-        if world()[0] == 0:  # data-parallel: written once, by process 0
-            write_checkpoint(self.path, self.settings, _capture(net))
+        state = _capture(net)
+        rank, world_size = world()
+        if world_size > 1:
+            # Each process draws its own augmentation and dropout: every
+            # process's generators are saved, in the one file process 0 writes.
+            every = [None] * world_size
+            dist.all_gather_object(every, {key: state[key] for key in _OWN_GENERATORS})
+            state["generators_by_process"] = every
+        if rank == 0:
+            write_checkpoint(self.path, self.settings, state)
+
+    def _own_generators(self, state):
+        """``state`` with this process's own generators, when several processes saved theirs."""
+        every = state.get("generators_by_process")
+        rank, world_size = world()
+        if (every is None and world_size == 1) or (every is not None and len(every) == world_size):
+            return state if every is None else {**state, **every[rank]}
+        saved = 1 if every is None else len(every)
+        raise ValueError(
+            f"The checkpoint {self.path} was written by a fit in {saved} process(es); "
+            f"resume it with as many, not {world_size}."
+        )
 
 
 def phase_checkpoint(folder, params, seeds, X, y, net):

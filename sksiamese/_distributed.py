@@ -132,13 +132,27 @@ def share_buffers(module):
 
 
 def decided_once(decide):
-    """``decide()`` run by process 0 only, its result sent to every process."""
+    """``decide()`` run by process 0 only, its result sent to every process.
+
+    Should ``decide()`` fail, every process raises, instead of the others
+    waiting for a result that never comes.
+    """
     rank, world_size = world()
     if world_size == 1:
         return decide()
-    result = [decide() if rank == 0 else None]
-    dist.broadcast_object_list(result, src=0)
-    return result[0]
+    outcome = [None]
+    if rank == 0:
+        try:
+            outcome = [(True, decide())]
+        except Exception as error:
+            outcome = [(False, error)]
+            dist.broadcast_object_list(outcome, src=0)
+            raise
+    dist.broadcast_object_list(outcome, src=0)
+    succeeded, value = outcome[0]
+    if not succeeded:
+        raise RuntimeError(f"Process 0 of this data-parallel fit failed: {value!r}") from value
+    return value
 
 
 def check_processes_agree(**facts):

@@ -6,6 +6,7 @@ never resumes from another's (:mod:`sksiamese._checkpoints`).
 """
 
 import hashlib
+import re
 
 import numpy as np
 import torch
@@ -36,7 +37,11 @@ _SETTINGS = (
 
 
 def digest(*parts):
-    """SHA-256 of ``parts``: arrays and tensors by shape, dtype and bytes, the rest by ``repr``."""
+    """SHA-256 of ``parts``: arrays and tensors by shape, dtype and bytes, the rest by ``repr``.
+
+    Memory addresses are left out of a ``repr`` (a function's, an object's
+    without one of its own): another process would see other addresses.
+    """
     hasher = hashlib.sha256()
     for part in parts:
         if isinstance(part, torch.Tensor):
@@ -44,8 +49,13 @@ def digest(*parts):
         if isinstance(part, np.ndarray):
             hasher.update(repr((part.shape, part.dtype)).encode())
             part = np.ascontiguousarray(part).tobytes()
-        hasher.update(part if isinstance(part, bytes) else repr(part).encode())
+        hasher.update(part if isinstance(part, bytes) else _stable_repr(part).encode())
     return hasher.hexdigest()
+
+
+def _stable_repr(value):
+    """``repr(value)`` without memory addresses, which differ from one process to the next."""
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
 
 
 def data_digest(X, y):

@@ -89,8 +89,8 @@ class _SiameseSteps:
         return super().evaluation_step((Xi, yi), training=training)[:n_rows]
 
     def train_step_single(self, batch, **fit_params):
-        if self.augmentation is not None:
-            Xi, yi = unpack_data(batch)
+        Xi, yi = unpack_data(batch)
+        if self.augmentation is not None and len(Xi):  # a data-parallel share may be empty
             batch = self.augmentation(to_tensor(Xi, device=self.device)), yi
         step = super().train_step_single(batch, **fit_params)
         if world()[1] > 1:

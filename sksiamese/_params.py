@@ -296,10 +296,11 @@ loss's own parameters) instead of new weights, and trains it for
 learning-rate schedule; ``loss_curve_`` and ``n_iter_`` describe these
 epochs. The samples must have the shape seen before, and the settings must
 build the same network. ``early_stopping`` then compares the epochs with
-the starting network on the same held-out classes as before, which that
-network may have been retrained on (with fewer than 50 classes): the
-selection is then optimistic; ``early_stopping=False`` trains on without
-it.""",
+the starting network on held-out classes of the data given; with the same
+data and ``random_state`` these are the classes held out before, which the
+starting network may have been retrained on (with fewer than 50 classes):
+the selection is then optimistic; ``early_stopping=False`` trains on
+without it.""",
     ),
 }
 

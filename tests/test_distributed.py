@@ -4,6 +4,7 @@ The two processes start once (spawned, as ``torchrun`` would start them) and
 run every check; each test reads its part of what they saved.
 """
 
+import contextlib
 import datetime
 import importlib.util
 import os
@@ -16,6 +17,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from PIL import Image
 from sklearn.datasets import load_digits
+from skorch.callbacks import Callback
 
 from sksiamese import SiameseEmbedder
 from sksiamese._distributed import combine_gradients, gather_batch
@@ -49,6 +51,21 @@ class NormedBranch(torch.nn.Module):
 
     def forward(self, X):
         return self.out(self.layers(X))
+
+
+class StopFit(Exception):
+    pass
+
+
+class StopAtEpoch(Callback):
+    """Stops a fit as it starts epoch ``epoch``, as a kill would."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_begin(self, net, **kwargs):
+        if len(net.history) == self.epoch:
+            raise StopFit
 
 
 def global_batch():
@@ -126,6 +143,17 @@ def run_checks(folder):
     first = SiameseEmbedder(**saved).fit(X, y)
     results["resumed"] = (first.transform(X), SiameseEmbedder(**saved).fit(X, y).transform(X))
     results["checkpoints"] = len(list((folder / "checkpoints").glob("*.ckpt")))
+    # A fit stopped after 2 of 4 epochs, then resumed, with augmentation and
+    # shares of unequal sizes (a class of 2 images): each process's
+    # generators must come back as its own.
+    few = np.flatnonzero(files.target == 0)[2:]
+    images, labels = np.delete(array, few, axis=0), np.delete(files.target, few)
+    stopping = dict(FIT, early_stopping=False, max_epochs=4, checkpoint_dir=folder / "stopped")
+    uninterrupted = SiameseEmbedder(**{**stopping, "checkpoint_dir": None}).fit(images, labels)
+    with contextlib.suppress(StopFit):
+        SiameseEmbedder(**stopping, callbacks=[StopAtEpoch(3)]).fit(images, labels)
+    resumed = SiameseEmbedder(**stopping).fit(images, labels)
+    results["stopped"] = (uninterrupted.transform(images), resumed.transform(images))
     errors = {}
     for case, (X_case, params) in {
         "indivisible": (X, {**FIT, "classes_per_batch": 3}),
@@ -200,6 +228,12 @@ def test_distributed_fit_resumes_from_the_checkpoints_of_process_0(two_processes
     # ... as the fit without checkpoints, from one file for its one phase.
     np.testing.assert_array_equal(first, two_processes[0]["embeddings"])
     assert [p["checkpoints"] for p in two_processes] == [1, 1]
+
+
+def test_distributed_fit_stopped_and_resumed_equals_the_uninterrupted_one(two_processes):
+    for process in two_processes:
+        uninterrupted, resumed = process["stopped"]
+        np.testing.assert_array_equal(resumed, uninterrupted)
 
 
 def test_distributed_batch_norm_statistics_are_the_same_on_every_process(two_processes):
