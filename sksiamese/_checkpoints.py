@@ -77,9 +77,9 @@ class PhaseCheckpoint(Callback):
         """``state`` with this process's own generators, when several processes saved theirs."""
         every = state.get("generators_by_process")
         rank, world_size = world()
-        if (every is None and world_size == 1) or (every is not None and len(every) == world_size):
-            return state if every is None else {**state, **every[rank]}
         saved = 1 if every is None else len(every)
+        if saved == world_size:
+            return state if every is None else {**state, **every[rank]}
         raise ValueError(
             f"The checkpoint {self.path} was written by a fit in {saved} process(es); "
             f"resume it with as many, not {world_size}."

@@ -239,7 +239,7 @@ class OneShotClassifier(ClassifierMixin, NeighborsMixin, ClassifierWeightsMixin,
             # warm_start: its own fitted embedder trains on, not a copy of it.
             embedder = self.embedder_.set_params(**self._embedder_params())
         elif self.embedder is None:
-            embedder = clone(SiameseEmbedder(**self._embedder_params()))
+            embedder = SiameseEmbedder(**self._embedder_params())
         else:
             # random_state still seeds the support rows calibration draws.
             warn_unused_training_parameters(self, "embedder is given", still_used=["random_state"])

@@ -16,12 +16,13 @@ Processes are started by ``torchrun`` (or ``accelerate launch``); a fit joins
 the process group their environment describes when none is initialized.
 """
 
+import numbers
 import os
 
 import torch
 import torch.distributed as dist
 
-from ._fingerprints import digest
+from ._fingerprints import data_digest, digest, settings_digest
 
 
 def world():
@@ -178,3 +179,26 @@ def check_processes_agree(**facts):
             f"{', '.join(differing)} (process {rank} differs from process 0 or another "
             "does): every process must call fit with the same data and parameters."
         )
+
+
+def check_data_parallel(params, X, codes, seeds):
+    """In a data-parallel fit, check that every process has the same data and settings."""
+    if world()[1] == 1:
+        return
+    if params.accelerator is not None:
+        raise ValueError(
+            "accelerator= wraps the module in its own DistributedDataParallel, which "
+            "averages gradients that sksiamese's data-parallel training sums: launch "
+            "with torchrun or accelerate launch, and leave accelerator=None."
+        )
+    if not isinstance(params.random_state, numbers.Integral):
+        raise ValueError(
+            "Data-parallel training needs an int random_state, so that every process "
+            f"draws the same batches and initial weights; got {params.random_state!r}."
+        )
+    check_processes_agree(
+        data=data_digest(X, codes),
+        settings=settings_digest(params, seeds),
+        # Checkpointing adds exchanges (the epochs saved): all or none.
+        checkpointing=params.checkpoint_dir is not None,
+    )

@@ -157,24 +157,32 @@ def load_images(
         data = np.stack([_remove_background(image) for image in data])
     if invert:
         data = 1 - data
-    target_names, codes = np.unique(labels[kept], return_inverse=True)
+    groups = {group: column[kept] for group, column in columns.items()}
+    filenames = np.array([f"{source}/{members[names[i]]}" for i in kept])
+    details = (
+        f" ({'by ' + repr(pattern) if pattern else 'by sub-folder'}), "
+        f"{'colour' if colour else 'grey'}, {height}x{width}, "
+        f"{'aspect kept and padded' if keep_aspect else 'stretched'}"
+        f"{', background removed' if background == 'remove' else ''}"
+        f"{', inverted' if invert else ''}; {len(skipped)} unreadable files skipped."
+    )
+    what = f"images of {source}"
+    return _result(data, labels[kept], groups, filenames, skipped, return_X_y, what, details)
+
+
+def _result(data, labels, groups, filenames, skipped, return_X_y, what, details):
+    """What ``load_images`` returns: ``(data, codes)``, or the Bunch of ``what`` and ``details``."""
+    target_names, codes = np.unique(labels, return_inverse=True)
     if return_X_y:
         return data, codes
     return Bunch(
         data=data,
         target=codes,
         target_names=target_names,
-        groups=Bunch(**{group: column[kept] for group, column in columns.items()}),
-        filenames=np.array([f"{source}/{members[names[i]]}" for i in kept]),
+        groups=Bunch(**groups),
+        filenames=filenames,
         skipped=skipped,
-        DESCR=(
-            f"{len(data)} images of {source} in {len(target_names)} classes "
-            f"({'by ' + repr(pattern) if pattern else 'by sub-folder'}), "
-            f"{'colour' if colour else 'grey'}, {height}x{width}, "
-            f"{'aspect kept and padded' if keep_aspect else 'stretched'}"
-            f"{', background removed' if background == 'remove' else ''}"
-            f"{', inverted' if invert else ''}; {len(skipped)} unreadable files skipped."
-        ),
+        DESCR=f"{len(data)} {what} in {len(target_names)} classes{details}",
     )
 
 
@@ -191,21 +199,9 @@ def _undecoded(path, files, archive, source, pattern, target, options, return_X_
     names, labels, columns = _labels([name for name, _ in files], pattern, target, source)
     paths = [Path(os.fspath(path), name) for name in names]
     data = ImageFiles(paths, **options)
-    target_names, codes = np.unique(labels, return_inverse=True)
-    if return_X_y:
-        return data, codes
-    return Bunch(
-        data=data,
-        target=codes,
-        target_names=target_names,
-        groups=Bunch(**columns),
-        filenames=data.paths,
-        skipped=[],
-        DESCR=(
-            f"{len(data)} image files of {source} in {len(target_names)} classes, "
-            f"not decoded: each decoded to {data.sample_shape} when a batch needs it."
-        ),
-    )
+    what = f"image files of {source}"
+    details = f", not decoded: each decoded to {data.sample_shape} when a batch needs it."
+    return _result(data, labels, columns, data.paths, [], return_X_y, what, details)
 
 
 def _check_arguments(image_size, color, background, pattern, target, on_error):

@@ -95,9 +95,8 @@ class _SiameseSteps:
         step = super().train_step_single(batch, **fit_params)
         if world()[1] > 1:
             embedding = list(self.module_.parameters())
-            loss_own = [
-                p for p in self.criterion_.parameters() if all(p is not q for q in embedding)
-            ]
+            shared = {id(p) for p in embedding}  # a criterion may hold the module
+            loss_own = [p for p in self.criterion_.parameters() if id(p) not in shared]
             combine_gradients(embedding, loss_own)
             share_buffers(self.module_)
         return step

@@ -36,20 +36,18 @@ The rule, documented in the estimators' ``early_stopping`` parameter:
 
 import copy
 import dataclasses
-import numbers
 from typing import Any
 
 import numpy as np
 from skorch.callbacks import Callback
 
 from ._distributed import (
-    check_processes_agree,
+    check_data_parallel,
     decided_once,
     join_launched_group,
     local_device,
     world,
 )
-from ._fingerprints import data_digest, settings_digest
 from ._held_out import (
     HeldOutPairAUC,
     OneShotEpisodes,
@@ -120,7 +118,7 @@ def train_on_classes(params, X, codes, device, random_state, owner):
     join_launched_group(device)
     device = local_device(device)
     seeds = draw_seeds(random_state)
-    _check_data_parallel(params, X, codes, seeds)
+    check_data_parallel(params, X, codes, seeds)
     mode = selection_mode(params.early_stopping)
     n_classes = int((np.bincount(codes) >= 2).sum())
     few = n_classes < FEW_CLASSES
@@ -191,29 +189,6 @@ def train_on_pairs(params, pairs, same, device, random_state, owner, *, units=No
     )
     _warn_if_untrained_is_best(owner, trained, "ROC AUC")
     return trained
-
-
-def _check_data_parallel(params, X, codes, seeds):
-    """In a data-parallel fit, check that every process has the same data and settings."""
-    if world()[1] == 1:
-        return
-    if params.accelerator is not None:
-        raise ValueError(
-            "accelerator= wraps the module in its own DistributedDataParallel, which "
-            "averages gradients that sksiamese's data-parallel training sums: launch "
-            "with torchrun or accelerate launch, and leave accelerator=None."
-        )
-    if not isinstance(params.random_state, numbers.Integral):
-        raise ValueError(
-            "Data-parallel training needs an int random_state, so that every process "
-            f"draws the same batches and initial weights; got {params.random_state!r}."
-        )
-    check_processes_agree(
-        data=data_digest(X, codes),
-        settings=settings_digest(params, seeds),
-        # Checkpointing adds exchanges (the epochs saved): all or none.
-        checkpointing=params.checkpoint_dir is not None,
-    )
 
 
 def _whole_units(split, units, same):
