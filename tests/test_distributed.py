@@ -6,8 +6,10 @@ run every check; each test reads its part of what they saved.
 
 import contextlib
 import datetime
+import faulthandler
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -169,6 +171,12 @@ def run_checks(folder):
 
 
 def _process(rank, folder):
+    # Each process's stderr and, should it crash, the Python stack of every
+    # thread go to a log (open until the process ends) that the fixture shows
+    # when a process fails.
+    log = open(os.path.join(folder, f"{rank}.log"), "w")
+    os.dup2(log.fileno(), 2)
+    faulthandler.enable(file=log, all_threads=True)
     # A file rendezvous: no port to pick, which another test's process could take.
     dist.init_process_group(
         "gloo",
@@ -181,13 +189,34 @@ def _process(rank, folder):
         torch.save(run_checks(Path(folder)), os.path.join(folder, f"{rank}.pt"))
     finally:
         dist.destroy_process_group()
+    # Once torch._dynamo is imported (an optimizer step imports it), torch 2.13
+    # keeps gloo's threads past destroy_process_group, and the interpreter's
+    # exit then aborts now and then ("terminate called without an active
+    # exception"), after every result is saved. Leave without that teardown
+    # (and without atexit hooks); drop this once torch joins those threads.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def _log(folder, rank):
+    """The end of a process's log, without faulthandler's list of extension modules."""
+    path = folder / f"{rank}.log"
+    if not path.exists():  # the process failed before opening it
+        return "(no log)"
+    lines = path.read_text(errors="replace").splitlines()
+    return "\n".join(line for line in lines if not line.startswith("Extension modules"))[-4000:]
 
 
 @pytest.fixture(scope="module")
 def two_processes(tmp_path_factory):
     folder = tmp_path_factory.mktemp("distributed")
     write_digit_files(folder / "digits")
-    mp.start_processes(_process, args=(str(folder),), nprocs=2, start_method="spawn")
+    try:
+        mp.start_processes(_process, args=(str(folder),), nprocs=2, start_method="spawn")
+    except (mp.ProcessRaisedException, mp.ProcessExitedException) as error:
+        logs = "\n".join(f"--- process {rank} ---\n{_log(folder, rank)}" for rank in range(2))
+        pytest.fail(f"{error}\n{logs}")
     return [torch.load(folder / f"{rank}.pt", weights_only=False) for rank in range(2)]
 
 
