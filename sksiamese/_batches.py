@@ -49,6 +49,15 @@ def _to_device(batch, device):
     return batch.pin_memory().to(device, non_blocking=True)
 
 
+def _batches_of(X, y, indices, *, training, keep_empty=False):
+    """``(X, y)`` of each batch of ``indices``; image files decoded in their workers."""
+    if isinstance(X, ImageFiles):
+        yield from file_batches(X, y, indices, training=training, keep_empty=keep_empty)
+        return
+    for index in indices:
+        yield _take(X, index), None if y is None else y[index.to(y.device)]
+
+
 class SequentialBatches:
     """Consecutive batches of ``(X, y)`` in their original order, for inference.
 
@@ -71,11 +80,7 @@ class SequentialBatches:
             yield torch.arange(start, min(start + self.batch_size, self.X.shape[0]))
 
     def __iter__(self):
-        if isinstance(self.X, ImageFiles):
-            yield from file_batches(self.X, self.y, self._indices(), training=False)
-            return
-        for index in self._indices():
-            yield _take(self.X, index), None if self.y is None else self.y[index]
+        yield from _batches_of(self.X, self.y, self._indices(), training=False)
 
 
 class ClassBalancedBatches:
@@ -174,19 +179,11 @@ class ClassBalancedBatches:
             yield self._draw()
 
     def __iter__(self):
-        if isinstance(self.X, ImageFiles):
-            # Data-parallel: every process takes part in every step, even with
-            # a share of unreadable files only.
-            shared = self.world_size > 1
-            draws = file_batches(self.X, self.y, self._draws(), training=True, keep_empty=shared)
-            for images, labels in draws:
-                yield _to_device(images, self.device), _to_device(labels, self.device)
-            return
-        for index in self._draws():
-            yield (
-                _to_device(_take(self.X, index), self.device),
-                _to_device(self.y[index.to(self.y.device)], self.device),
-            )
+        # Data-parallel: every process takes part in every step, even with a
+        # share of unreadable files only.
+        shared = self.world_size > 1
+        for X, y in _batches_of(self.X, self.y, self._draws(), training=True, keep_empty=shared):
+            yield _to_device(X, self.device), _to_device(y, self.device)
 
 
 def can_form_positive_pair(y_codes, n_classes=2):

@@ -25,12 +25,10 @@ from .similarity import similarity_of
 CALIBRATION_ROWS = 2048
 # Training classes, and samples of each, embedded after training for the
 # collapse check and, without held-out classes, the temperature
-# (:func:`training_sample`). Two samples a class made every episode pair the
-# same support with the same query, and fitted a lower temperature: on new
-# Omniglot alphabets (development data) the expected calibration error was
-# 0.085 and 0.077 for two seeds, against 0.051 and 0.043 with 64 x 4, and
-# 0.066 and 0.048 with episodes over all the training data (10x the cost;
-# benchmarks/embedder_calibration.py).
+# (:func:`training_sample`). Chosen on new Omniglot alphabets (development
+# data) with benchmarks/embedder_calibration.py: two samples a class made
+# every episode pair the same support with the same query and calibrated
+# worse (docs/benchmarks.md gives the figures).
 SAMPLE_CLASSES, SAMPLE_PER_CLASS = 64, 4
 
 

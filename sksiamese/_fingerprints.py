@@ -12,28 +12,16 @@ import numpy as np
 import torch
 
 from ._image_paths import ImageFiles
+from ._params import TRAINING_PARAMETERS
 
-# The settings that change what a fit computes, beyond its seeds and data.
-_SETTINGS = (
-    "loss",
-    "margin",
-    "mining",
-    "miner",
-    "embedding_dim",
-    "lr",
-    "lr_schedule",
-    "max_epochs",
-    "batch_size",
-    "classes_per_batch",
-    "samples_per_class",
-    "early_stopping",
-    "validation_fraction",
-    "n_iter_no_change",
-    "augment",
-    "inference_views",
-    "module",
-    "optimizer",
+# Parameters that do not change what a fit computes (where it runs, what it
+# prints, where it saves), or that are counted apart (the seeds); every other
+# training parameter counts, those added later included.
+_NOT_SETTINGS = frozenset(
+    {"device", "accelerator", "callbacks", "verbose"}
+    | {"random_state", "checkpoint_dir", "warm_start"}
 )
+_SETTINGS = tuple(name for name in TRAINING_PARAMETERS if name not in _NOT_SETTINGS)
 
 
 def digest(*parts):

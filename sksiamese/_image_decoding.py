@@ -1,10 +1,12 @@
 """``load_images``' pixel work: each file decoded, converted, resized, then all stacked.
 
 Finding the files and their labels is ``_image_files``' job; this module
-turns bytes into pixels.
+checks the decoding options and turns bytes into pixels, for ``load_images``
+and for :class:`~sksiamese.datasets.ImageFiles` alike.
 """
 
 import io
+from numbers import Integral
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -21,6 +23,36 @@ _DECODE_ERRORS = (
 )
 # Modes of more than 8 bits per grey level, which Pillow's convert("L") clips.
 _WIDE_GREY_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
+
+
+def _check_arguments(image_size, color, background, pattern, target, on_error):
+    """``(height, width)`` of ``image_size``, once every option is checked."""
+    height, width = _check_size(image_size)
+    if background not in ("keep", "remove"):
+        raise ValueError(f"background must be 'keep' or 'remove'; got {background!r}.")
+    if target is not None and pattern is None:
+        raise ValueError("target names a group of `pattern`; pass a pattern with it.")
+    if color not in (None, True, False):
+        raise ValueError(f"color must be True, False or None; got {color!r}.")
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip'; got {on_error!r}.")
+    return height, width
+
+
+def _check_size(image_size):
+    """``(height, width)`` of an int or a pair of positive ints; a ``ValueError`` otherwise."""
+    try:
+        size = (image_size,) * 2 if isinstance(image_size, Integral) else tuple(image_size)
+        height, width = size
+    except (TypeError, ValueError):
+        size, height, width = (), None, None
+    valid = all(isinstance(v, Integral) and not isinstance(v, bool) and v >= 1 for v in size)
+    if height is None or not valid:
+        raise ValueError(
+            f"image_size must be a positive int or a (height, width) pair of them; "
+            f"got {image_size!r}."
+        )
+    return int(height), int(width)
 
 
 def _fit_all(names, read, size, keep_aspect, on_error, source):
@@ -126,6 +158,14 @@ def _stack(images, colour):
         # PyTorch's convolutions take channels first.
         data = np.ascontiguousarray(data.transpose(0, 3, 1, 2))
     return data
+
+
+def _finish(images, colour, background, invert):
+    """PIL images as ``load_images`` gives them: stacked, then cleaned and inverted if asked."""
+    data = _stack(images, colour)
+    if background == "remove":
+        data = np.stack([_remove_background(image) for image in data])
+    return 1 - data if invert else data
 
 
 def _otsu_threshold(levels):

@@ -7,13 +7,13 @@ together; ``_image_decoding`` turns each file's bytes into pixels.
 import os
 import re
 import zipfile
-from numbers import Integral
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 from sklearn.utils import Bunch
 
-from ._image_decoding import _fit_all, _remove_background, _resolve_color, _stack
+from ._image_decoding import _check_arguments, _finish, _fit_all, _resolve_color
+from ._image_paths import ImageFiles
 from ._warnings import warn
 
 IMAGE_SUFFIXES = frozenset(
@@ -152,11 +152,7 @@ def load_images(
     if not fitted:
         raise ValueError(f"None of the {len(names)} image files of {source} could be read.")
     colour = _resolve_color(color, np.array(grey), [names[i] for i in kept], source)
-    data = _stack(fitted, colour)
-    if background == "remove":
-        data = np.stack([_remove_background(image) for image in data])
-    if invert:
-        data = 1 - data
+    data = _finish(fitted, colour, background, invert)
     groups = {group: column[kept] for group, column in columns.items()}
     filenames = np.array([f"{source}/{members[names[i]]}" for i in kept])
     details = (
@@ -188,8 +184,6 @@ def _result(data, labels, groups, filenames, skipped, return_X_y, what, details)
 
 def _undecoded(path, files, archive, source, pattern, target, options, return_X_y):
     """``load_images(decode=False)``: the files as :class:`ImageFiles`, with their labels."""
-    from ._image_paths import ImageFiles
-
     if archive is not None:
         archive.close()
         raise ValueError(
@@ -202,36 +196,6 @@ def _undecoded(path, files, archive, source, pattern, target, options, return_X_
     what = f"image files of {source}"
     details = f", not decoded: each decoded to {data.sample_shape} when a batch needs it."
     return _result(data, labels, columns, data.paths, [], return_X_y, what, details)
-
-
-def _check_arguments(image_size, color, background, pattern, target, on_error):
-    """``(height, width)`` of ``image_size``, once every option is checked."""
-    height, width = _check_size(image_size)
-    if background not in ("keep", "remove"):
-        raise ValueError(f"background must be 'keep' or 'remove'; got {background!r}.")
-    if target is not None and pattern is None:
-        raise ValueError("target names a group of `pattern`; pass a pattern with it.")
-    if color not in (None, True, False):
-        raise ValueError(f"color must be True, False or None; got {color!r}.")
-    if on_error not in ("raise", "skip"):
-        raise ValueError(f"on_error must be 'raise' or 'skip'; got {on_error!r}.")
-    return height, width
-
-
-def _check_size(image_size):
-    """``(height, width)`` of an int or a pair of positive ints; a ``ValueError`` otherwise."""
-    try:
-        size = (image_size,) * 2 if isinstance(image_size, Integral) else tuple(image_size)
-        height, width = size
-    except (TypeError, ValueError):
-        size, height, width = (), None, None
-    valid = all(isinstance(v, Integral) and not isinstance(v, bool) and v >= 1 for v in size)
-    if height is None or not valid:
-        raise ValueError(
-            f"image_size must be a positive int or a (height, width) pair of them; "
-            f"got {image_size!r}."
-        )
-    return int(height), int(width)
 
 
 def _source_name(path):

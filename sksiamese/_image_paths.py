@@ -7,6 +7,7 @@ draw the indices of a batch in the main process and hand them to
 :func:`file_batches`, whose workers read and decode those files only.
 """
 
+import copy
 import os
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ._image_decoding import _DECODE_ERRORS, _GREY_MODES, _decode, _remove_background, _stack
+from ._image_decoding import _DECODE_ERRORS, _GREY_MODES, _check_arguments, _decode, _finish
 from ._warnings import warn
 
 
@@ -74,8 +75,6 @@ class ImageFiles:
         on_error="raise",
         num_workers=None,
     ):
-        from ._image_files import _check_arguments
-
         self.height, self.width = _check_arguments(
             image_size, color, background, None, None, on_error
         )
@@ -110,8 +109,7 @@ class ImageFiles:
             key = key[0]  # scikit-learn's _safe_indexing asks for array[rows, ...]
         if isinstance(key, int | np.integer):
             return self.decode(self.paths[key])
-        subset = object.__new__(ImageFiles)
-        subset.__dict__.update(self.__dict__)
+        subset = copy.copy(self)
         subset.paths = self.paths[np.asarray(key) if not isinstance(key, slice) else key]
         return subset
 
@@ -133,10 +131,7 @@ class ImageFiles:
             image, _ = _decode(Path(path).read_bytes(), (self.width, self.height), self.keep_aspect)
         except _DECODE_ERRORS as error:  # OSError covers a missing or unreadable file
             raise ValueError(f"Cannot read the image file {path}: {error}") from error
-        pixels = _stack([image], self.color)[0]
-        if self.background == "remove":
-            pixels = _remove_background(pixels)
-        return 1 - pixels if self.invert else pixels
+        return _finish([image], self.color, self.background, self.invert)[0]
 
     def to_array(self):
         """Every image decoded into one float32 array, as ``load_images`` returns it."""

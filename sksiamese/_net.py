@@ -222,11 +222,10 @@ class FiniteLoss(Callback):
     def on_epoch_end(self, net, **kwargs):
         batches = net.history[-1]["batches"]
         losses = [batch["train_loss"] for batch in batches if "train_loss" in batch]
-        bad = [(i, loss) for i, loss in enumerate(losses, 1) if not math.isfinite(loss)]
-        if bad:
-            batch, loss = bad[0]
-            raise FloatingPointError(
-                f"The training loss became {loss} in epoch {len(net.history)} (batch "
-                f"{batch} of {len(losses)}). Lower `lr`, check the input for extreme values, "
-                "or use a module whose outputs stay bounded."
-            )
+        for batch, loss in enumerate(losses, 1):
+            if not math.isfinite(loss):
+                raise FloatingPointError(
+                    f"The training loss became {loss} in epoch {len(net.history)} (batch "
+                    f"{batch} of {len(losses)}). Lower `lr`, check the input for extreme "
+                    "values, or use a module whose outputs stay bounded."
+                )

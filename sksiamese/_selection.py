@@ -122,9 +122,10 @@ def train_on_classes(params, X, codes, device, random_state, owner):
     mode = selection_mode(params.early_stopping)
     n_classes = int((np.bincount(codes) >= 2).sum())
     few = n_classes < FEW_CLASSES
-    data_args = mlp_data_args(X, few, np.random.RandomState(seeds["scale"]))
     if params.start_from is not None:  # warm_start: the fitted network's architecture
         data_args = params.start_from[1]
+    else:
+        data_args = mlp_data_args(X, few, np.random.RandomState(seeds["scale"]))
     split = scorer = check = None
     if mode is True or (mode == "auto" and few):
         rng = np.random.RandomState(seeds["split"])

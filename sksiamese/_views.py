@@ -2,8 +2,10 @@
 
 import numpy as np
 import torch
+from skorch.dataset import Dataset
 
-from ._image_paths import ImageFiles, file_batches
+from ._batches import SequentialBatches
+from ._image_paths import ImageFiles
 from ._training import augmentation_for
 from .augmentation import distort
 
@@ -42,9 +44,7 @@ def _image_chunks(X):
         for start in range(0, len(X), _VIEW_CHUNK):
             yield X[start : start + _VIEW_CHUNK]
         return
-    starts = range(0, len(X), _FILE_CHUNK)
-    indices = (torch.arange(start, min(start + _FILE_CHUNK, len(X))) for start in starts)
-    for images, _ in file_batches(X, None, indices, training=False):
+    for images, _ in SequentialBatches(Dataset(X), _FILE_CHUNK):
         yield images
 
 

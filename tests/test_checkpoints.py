@@ -103,13 +103,15 @@ def test_warm_start_continues_from_the_fitted_network(small):
     assert largest_change(before, weights(fitted)) < 1e-20
     fitted.set_params(lr=3e-3).fit(X, y)
     assert largest_change(before, weights(fitted)) > 1e-4  # and trains on from there
-    # Without warm_start the same fit starts from new weights.
-    cold = SiameseEmbedder(max_epochs=2, early_stopping=False, random_state=1, lr=STILL)
-    assert largest_change(before, weights(cold.fit(X, y))) > 1e-2
     with pytest.raises(ValueError, match="features"):
         fitted.fit(X[:, :10], y)
+    dim = fitted.embedding_dim
     with pytest.raises(ValueError, match="warm_start continues the fitted network"):
         fitted.set_params(embedding_dim=8).fit(X, y)
+    # Without warm_start the same estimator starts afresh: the weights of a new one.
+    cold = fitted.set_params(warm_start=False, embedding_dim=dim, lr=STILL).fit(X, y)
+    new = SiameseEmbedder(max_epochs=2, early_stopping=False, random_state=0, lr=STILL)
+    assert largest_change(weights(new.fit(X, y)), weights(cold)) < 1e-20
 
 
 def test_a_classifier_warm_starts_its_own_embedder(small):
